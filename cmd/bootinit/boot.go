@@ -1,0 +1,326 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/romboot/romboot/internal/blockdev"
+	"github.com/romboot/romboot/internal/bootentry"
+	"github.com/romboot/romboot/internal/bootlog"
+	"github.com/romboot/romboot/internal/cmdline"
+	"github.com/romboot/romboot/internal/console"
+	"github.com/romboot/romboot/internal/dm"
+	"github.com/romboot/romboot/internal/kexec"
+	"github.com/romboot/romboot/internal/luks"
+)
+
+const (
+	mapName   = "romboot-boot"
+	bootMount = "/boot"
+)
+
+// config is what the kernel command line says.
+type config struct {
+	spec    *blockdev.Spec
+	tries   int
+	wait    time.Duration
+	cmdline string // fallback command line for vmlinuz-* entries
+	keyslot int
+}
+
+func readConfig() (config, error) {
+	raw, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return config{}, fmt.Errorf("reading /proc/cmdline: %w", err)
+	}
+	p := cmdline.Parse(string(raw))
+	c := config{tries: 3, wait: 10 * time.Second, keyslot: -1}
+	if v, ok := p.Get("romboot.boot"); ok {
+		s, err := blockdev.ParseSpec(v)
+		if err != nil {
+			return c, fmt.Errorf("romboot.boot: %w", err)
+		}
+		c.spec = &s
+	}
+	if v, ok := p.Get("romboot.tries"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return c, fmt.Errorf("romboot.tries=%q: want a number from 1 to 100", v)
+		}
+		c.tries = n
+	}
+	if v, ok := p.Get("romboot.wait"); ok {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil || n < 0 || n > 600 {
+			return c, fmt.Errorf("romboot.wait=%q: want seconds from 0 to 600", v)
+		}
+		c.wait = time.Duration(n * float64(time.Second))
+	}
+	if v, ok := p.Get("romboot.keyslot"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 31 {
+			return c, fmt.Errorf("romboot.keyslot=%q: want 0 to 31", v)
+		}
+		c.keyslot = n
+	}
+	c.cmdline, _ = p.Get("romboot.cmdline")
+	return c, nil
+}
+
+// booter holds one boot attempt's state, so cleanup can undo it.
+type booter struct {
+	log     *bootlog.Log
+	con     *console.Console
+	mounted bool
+	mapped  bool
+	ctl     *dm.Control
+}
+
+// stage runs fn as a named, timed stage.
+func (b *booter) stage(name string, fn func() error) error {
+	end := b.log.Stage(name)
+	err := fn()
+	end(err)
+	return err
+}
+
+// boot runs the whole path; it returns only on failure.
+func (b *booter) boot() error {
+	cfg, err := readConfig()
+	if err != nil {
+		return err
+	}
+	var dev blockdev.Device
+	var hdr *luks.Header
+	if err := b.stage("finding the LUKS /boot partition", func() error {
+		dev, hdr, err = b.findDevice(cfg)
+		return err
+	}); err != nil {
+		return err
+	}
+	b.log.Printf("/boot is %s: LUKS%d %s, UUID %s", dev.Path, hdr.Version, hdr.Cipher, hdr.UUID)
+	for _, w := range hdr.Warnings {
+		b.log.Printf("warning: %s", w)
+	}
+	var mapped string
+	if err := b.unlockAndMap(cfg, dev, hdr, &mapped); err != nil {
+		return err
+	}
+	if err := b.stage("mounting /boot read-only", func() error { return b.mountBoot(mapped) }); err != nil {
+		return err
+	}
+	var entry bootentry.Entry
+	if err := b.stage("choosing the boot entry", func() error {
+		m, err := bootentry.Find(os.DirFS(bootMount), bootentry.Options{FallbackCmdline: cfg.cmdline})
+		if err != nil {
+			return err
+		}
+		entry, err = m.DefaultEntry()
+		return err
+	}); err != nil {
+		return err
+	}
+	b.log.Printf("booting %q: %s initrd %v cmdline %q", entry.Title, entry.Kernel, entry.Initrds, entry.Cmdline)
+	if err := b.stage("loading the kernel (kexec_file_load)", func() error {
+		var initrds []string
+		for _, in := range entry.Initrds {
+			initrds = append(initrds, bootMount+in)
+		}
+		return kexec.Load(bootMount+entry.Kernel, initrds, entry.Cmdline)
+	}); err != nil {
+		return err
+	}
+	if err := b.stage("closing /boot", b.closeBoot); err != nil {
+		return err
+	}
+	fmt.Fprint(b.con.Out, b.log.Timeline())
+	b.log.Printf("jumping to %s", entry.Kernel)
+	return kexec.Exec()
+}
+
+// findDevice waits for the LUKS partition: the one romboot.boot names, or
+// the only one present (several: ask).
+func (b *booter) findDevice(cfg config) (blockdev.Device, *luks.Header, error) {
+	deadline := time.Now().Add(cfg.wait)
+	var found []blockdev.Device
+	var headers []*luks.Header
+	var lastErr error
+	for {
+		found, headers = found[:0], headers[:0]
+		devs, err := blockdev.List("/sys", "/dev")
+		if err != nil {
+			lastErr = err
+		}
+		for _, d := range devs {
+			if strings.HasPrefix(d.Name, "dm-") || strings.HasPrefix(d.Name, "ram") {
+				continue
+			}
+			h := probe(&d)
+			if cfg.spec != nil {
+				if cfg.spec.Matches(d) {
+					if h == nil {
+						return d, nil, fmt.Errorf("%s (%s) is not a LUKS volume", d.Path, cfg.spec)
+					}
+					return d, h, nil
+				}
+				continue
+			}
+			if h != nil {
+				found = append(found, d)
+				headers = append(headers, h)
+			}
+		}
+		if len(found) > 0 && cfg.spec == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			if cfg.spec != nil {
+				return blockdev.Device{}, nil, fmt.Errorf("no LUKS partition matches romboot.boot=%s after %v", cfg.spec, cfg.wait)
+			}
+			if lastErr != nil {
+				return blockdev.Device{}, nil, fmt.Errorf("no LUKS partition found after %v: %w", cfg.wait, lastErr)
+			}
+			return blockdev.Device{}, nil, fmt.Errorf("no LUKS partition found after waiting %v for disks", cfg.wait)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(found) == 1 {
+		return found[0], headers[0], nil
+	}
+	var items []string
+	for i, d := range found {
+		items = append(items, fmt.Sprintf("%s  LUKS%d  UUID=%s %s", d.Path, headers[i].Version, d.UUID, d.Label))
+	}
+	n, err := b.con.Choose("Several LUKS partitions found. Which one holds /boot?", items)
+	if err != nil {
+		return blockdev.Device{}, nil, err
+	}
+	return found[n], headers[n], nil
+}
+
+// probe reads a device's LUKS header, filling in its content identity.
+// It returns nil for anything that is not a readable LUKS volume.
+func probe(d *blockdev.Device) *luks.Header {
+	f, err := os.Open(d.Path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	h, err := luks.Open(f, d.Size)
+	if err != nil {
+		return nil
+	}
+	d.Type, d.UUID, d.Label = "crypto_LUKS", h.UUID, h.Label
+	return h
+}
+
+// unlockAndMap asks for the passphrase (up to cfg.tries times), recovers the
+// volume key and maps the volume read-only. The key is wiped on every path.
+func (b *booter) unlockAndMap(cfg config, dev blockdev.Device, hdr *luks.Header, mapped *string) error {
+	var vol *luks.Volume
+	defer vol.Wipe()
+	for try := 1; ; try++ {
+		pass, err := b.con.ReadPassphrase(fmt.Sprintf("Enter passphrase for %s: ", dev.Path))
+		if err != nil {
+			return fmt.Errorf("reading the passphrase: %w", err)
+		}
+		end := b.log.Stage("unlocking")
+		vol, err = hdr.Unlock(pass, luks.UnlockOptions{
+			Keyslot: cfg.keyslot,
+			BeforeKDF: func(ks luks.Keyslot) {
+				fmt.Fprintf(b.con.Out, "Unlocking (%s)…\n", ks.KDF)
+			},
+		})
+		luks.Wipe(pass)
+		end(err)
+		if err == nil {
+			b.log.Printf("keyslot %d opened", vol.Keyslot)
+			break
+		}
+		if !errors.Is(err, luks.ErrWrongPassphrase) {
+			return err
+		}
+		if try >= cfg.tries {
+			return fmt.Errorf("wrong passphrase, %d tries used: nothing was booted", cfg.tries)
+		}
+		fmt.Fprintf(b.con.Out, "Wrong passphrase. %d of %d tries left.\n", cfg.tries-try, cfg.tries)
+	}
+	return b.stage("mapping the volume read-only (dm-crypt)", func() error {
+		length, params, err := vol.DMTable(dev.Major, dev.Minor, dev.Size)
+		vol.Wipe()
+		if err != nil {
+			return err
+		}
+		defer luks.Wipe(params)
+		ctl, err := dm.Open()
+		if err != nil {
+			return err
+		}
+		b.ctl = ctl
+		uuid := fmt.Sprintf("CRYPT-LUKS%d-%s-%s", hdr.Version, strings.ReplaceAll(hdr.UUID, "-", ""), mapName)
+		d, err := ctl.Create(mapName, uuid, true, dm.Target{Start: 0, Length: length, Type: "crypt", Params: params})
+		if err != nil {
+			return err
+		}
+		b.mapped = true
+		*mapped, err = dm.WaitNode(d, 5*time.Second)
+		return err
+	})
+}
+
+// mountBoot mounts the mapped volume read-only: ext4 without replaying the
+// journal (noload), else vfat.
+func (b *booter) mountBoot(dev string) error {
+	if err := os.MkdirAll(bootMount, 0o755); err != nil {
+		return err
+	}
+	flags := uintptr(unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+	var errs []error
+	for _, t := range []struct{ fstype, data string }{{"ext4", "noload"}, {"vfat", "utf8"}} {
+		err := unix.Mount(dev, bootMount, t.fstype, flags, t.data)
+		if err == nil {
+			b.mounted = true
+			b.log.Printf("mounted %s on %s (%s, read-only)", dev, bootMount, t.fstype)
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", t.fstype, err))
+	}
+	return fmt.Errorf("mounting %s: no ext4 or vfat filesystem (%v)", dev, errors.Join(errs...))
+}
+
+// closeBoot unmounts /boot and removes the mapping.
+func (b *booter) closeBoot() error {
+	var errs []error
+	if b.mounted {
+		if err := unix.Unmount(bootMount, 0); err != nil {
+			errs = append(errs, fmt.Errorf("unmounting %s: %w", bootMount, err))
+		} else {
+			b.mounted = false
+		}
+	}
+	if b.mapped && b.ctl != nil {
+		if err := b.ctl.Remove(mapName); err != nil {
+			errs = append(errs, err)
+		} else {
+			b.mapped = false
+		}
+	}
+	if b.ctl != nil && !b.mapped {
+		b.ctl.Close()
+		b.ctl = nil
+	}
+	return errors.Join(errs...)
+}
+
+// cleanup undoes a failed attempt, so a retry starts clean.
+func (b *booter) cleanup() {
+	if err := b.closeBoot(); err != nil {
+		b.log.Printf("cleanup: %v", err)
+	}
+}

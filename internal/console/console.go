@@ -1,0 +1,131 @@
+// Package console talks to the person at the machine: passphrase prompts
+// with echo off, numbered choices and single-key menus, on whatever
+// terminal is PID 1's stdin (serial or framebuffer console).
+package console
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+// Console is a terminal: in is read byte by byte (no buffering, so nothing
+// typed ahead is lost between prompts), out gets the prompts.
+type Console struct {
+	In  *os.File
+	Out io.Writer
+}
+
+// maxLine bounds a line read from the console.
+const maxLine = 1024
+
+// ReadPassphrase prints prompt, reads a line with echo off and returns it.
+// The caller wipes the result. On a non-terminal (tests) it reads a plain
+// line.
+func (c *Console) ReadPassphrase(prompt string) ([]byte, error) {
+	fmt.Fprint(c.Out, prompt)
+	fd := int(c.In.Fd())
+	if term.IsTerminal(fd) {
+		p, err := term.ReadPassword(fd)
+		fmt.Fprintln(c.Out)
+		return p, err
+	}
+	p, err := c.readLine()
+	fmt.Fprintln(c.Out)
+	return p, err
+}
+
+// ReadLine reads one line (echo as configured), without its newline.
+func (c *Console) ReadLine() (string, error) {
+	b, err := c.readLine()
+	return string(b), err
+}
+
+func (c *Console) readLine() ([]byte, error) {
+	var line []byte
+	var one [1]byte
+	for {
+		n, err := c.In.Read(one[:])
+		if n == 1 {
+			switch one[0] {
+			case '\n', '\r':
+				return line, nil
+			case 0x7f, 0x08:
+				if len(line) > 0 {
+					line[len(line)-1] = 0
+					line = line[:len(line)-1]
+				}
+				continue
+			}
+			if len(line) >= maxLine {
+				clear(line)
+				return nil, errors.New("line too long")
+			}
+			line = append(line, one[0])
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) && len(line) > 0 {
+				return line, nil
+			}
+			clear(line)
+			return nil, err
+		}
+	}
+}
+
+// Choose shows a numbered list and returns the index picked (1-based on
+// screen). It asks again on anything else.
+func (c *Console) Choose(title string, items []string) (int, error) {
+	for {
+		fmt.Fprintln(c.Out, title)
+		for i, it := range items {
+			fmt.Fprintf(c.Out, "  %d) %s\n", i+1, it)
+		}
+		fmt.Fprintf(c.Out, "Choose 1-%d: ", len(items))
+		s, err := c.ReadLine()
+		if err != nil {
+			return 0, err
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err == nil && n >= 1 && n <= len(items) {
+			return n - 1, nil
+		}
+		fmt.Fprintf(c.Out, "%q is not a number from 1 to %d.\n", strings.TrimSpace(s), len(items))
+	}
+}
+
+// MenuItem is one key of a single-key menu.
+type MenuItem struct {
+	Key   byte
+	Label string
+}
+
+// Menu shows the items and returns the key chosen; it asks again on an
+// unknown key.
+func (c *Console) Menu(title string, items []MenuItem) (byte, error) {
+	for {
+		fmt.Fprintln(c.Out, title)
+		for _, it := range items {
+			fmt.Fprintf(c.Out, "  %c  %s\n", it.Key, it.Label)
+		}
+		fmt.Fprint(c.Out, "> ")
+		s, err := c.ReadLine()
+		if err != nil {
+			return 0, err
+		}
+		s = strings.ToLower(strings.TrimSpace(s))
+		for _, it := range items {
+			if len(s) == 1 && s[0] == it.Key {
+				return it.Key, nil
+			}
+		}
+		if s != "" {
+			fmt.Fprintf(c.Out, "Unknown choice %q.\n", s)
+		}
+	}
+}

@@ -1,0 +1,84 @@
+// Package kexec loads a kernel, its initrds and command line with
+// kexec_file_load and jumps into it. Several initrds are concatenated in
+// memory (memfd), never through temporary files.
+package kexec
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Load loads kernel with the initrds (in order) and cmdline for a later
+// Exec. The files are read now, so the filesystem they live on may be
+// unmounted afterwards.
+func Load(kernel string, initrds []string, cmdline string) error {
+	kf, err := os.Open(kernel)
+	if err != nil {
+		return fmt.Errorf("opening kernel: %w", err)
+	}
+	defer kf.Close()
+	initrdFd := -1
+	flags := 0
+	switch len(initrds) {
+	case 0:
+		flags |= unix.KEXEC_FILE_NO_INITRAMFS
+	case 1:
+		f, err := os.Open(initrds[0])
+		if err != nil {
+			return fmt.Errorf("opening initrd: %w", err)
+		}
+		defer f.Close()
+		initrdFd = int(f.Fd())
+	default:
+		f, err := Concat(initrds)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		initrdFd = int(f.Fd())
+	}
+	if err := unix.KexecFileLoad(int(kf.Fd()), initrdFd, cmdline, flags); err != nil {
+		return fmt.Errorf("kexec_file_load(%s, %d initrd(s), %d-byte cmdline): %w", kernel, len(initrds), len(cmdline), err)
+	}
+	return nil
+}
+
+// Concat copies files, in order, into one memory-backed file positioned at
+// its start. The kernel accepts concatenated cpio archives as one initrd.
+func Concat(files []string) (*os.File, error) {
+	fd, err := unix.MemfdCreate("initrd", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create: %w", err)
+	}
+	out := os.NewFile(uintptr(fd), "memfd:initrd")
+	for _, p := range files {
+		in, err := os.Open(p)
+		if err != nil {
+			out.Close()
+			return nil, fmt.Errorf("opening initrd: %w", err)
+		}
+		_, err = io.Copy(out, in)
+		in.Close()
+		if err != nil {
+			out.Close()
+			return nil, fmt.Errorf("copying initrd %s: %w", p, err)
+		}
+	}
+	if _, err := out.Seek(0, io.SeekStart); err != nil {
+		out.Close()
+		return nil, err
+	}
+	return out, nil
+}
+
+// Exec jumps into the loaded kernel. It returns only on failure.
+func Exec() error {
+	unix.Sync()
+	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_KEXEC); err != nil {
+		return fmt.Errorf("reboot(LINUX_REBOOT_CMD_KEXEC): %w", err)
+	}
+	return nil
+}
