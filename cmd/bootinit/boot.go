@@ -109,7 +109,7 @@ func (b *booter) boot() error {
 		b.log.Printf("warning: %s", w)
 	}
 	var mapped string
-	if err := b.unlockAndMap(cfg, dev, hdr, &mapped); err != nil {
+	if err := b.unlockAndMap(cfg, dev, &mapped); err != nil {
 		return err
 	}
 	if err := b.stage("mounting /boot read-only", func() error { return b.mountBoot(mapped) }); err != nil {
@@ -222,9 +222,18 @@ func probe(d *blockdev.Device) *luks.Header {
 
 // unlockAndMap asks for the passphrase (up to cfg.tries times), recovers the
 // volume key and maps the volume read-only. The key is wiped on every path.
-func (b *booter) unlockAndMap(cfg config, dev blockdev.Device, hdr *luks.Header, mapped *string) error {
+func (b *booter) unlockAndMap(cfg config, dev blockdev.Device, mapped *string) error {
+	f, err := os.Open(dev.Path)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", dev.Path, err)
+	}
+	defer f.Close()
+	hdr, err := luks.Open(f, dev.Size)
+	if err != nil {
+		return fmt.Errorf("%s: %w", dev.Path, err)
+	}
 	var vol *luks.Volume
-	defer vol.Wipe()
+	defer func() { vol.Wipe() }()
 	for try := 1; ; try++ {
 		pass, err := b.con.ReadPassphrase(fmt.Sprintf("Enter passphrase for %s: ", dev.Path))
 		if err != nil {

@@ -1,0 +1,55 @@
+# romboot: the front door. `make qemu` builds everything and boots the payload
+# in QEMU against the encrypted test disk; `make test` runs every test.
+BOARD   ?= qemu
+DIAG    ?= 0
+OUT     := build/$(BOARD)$(if $(filter 1,$(DIAG)),-diag,)
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+GO      ?= go
+GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)'
+export SOURCE_DATE_EPOCH ?= 0
+
+.PHONY: all deps kernel bootinit initramfs payload disk qemu test vet size clean
+
+all: payload
+
+deps:
+	@scripts/install-deps
+
+kernel: deps
+	@DIAG=$(DIAG) scripts/build-kernel $(BOARD) $(OUT) >/dev/null
+
+bootinit:
+	@mkdir -p $(OUT)
+	$(GOBUILD) -o $(OUT)/bootinit ./cmd/bootinit
+
+initramfs: bootinit
+	$(GO) run ./initramfs -list initramfs/files.txt -D BOOTINIT=$(OUT)/bootinit -o $(OUT)/initramfs.cpio.xz
+
+payload: kernel initramfs
+	@echo "payload: $(OUT)/bzImage $(OUT)/initramfs.cpio.xz"
+
+build/disk.img: scripts/mkdisk $(wildcard qemu/targetinit/*) | deps
+	scripts/mkdisk -o $@
+
+disk: build/disk.img
+
+# The main job: boot the payload against the test disk (passphrase: romboot).
+qemu: payload disk
+	qemu/run --board $(BOARD) --disk build/disk.img
+
+vet:
+	$(GO) vet ./...
+
+# End-to-end tests boot the payload in QEMU (TCG) against disks they make.
+test: SHELL := /bin/bash
+test: deps vet payload disk
+	ROMBOOT_REQUIRE_TOOLS=1 ROMBOOT_E2E=1 ROMBOOT_BUILD=$(CURDIR)/$(OUT) $(GO) test -count=1 -timeout 40m ./...
+
+size: payload
+	@k=$$(stat -c %s $(OUT)/bzImage); i=$$(stat -c %s $(OUT)/initramfs.cpio.xz); \
+	printf '%-22s %10s\n' "board $(BOARD)" bytes; \
+	printf '%-22s %10d\n' bzImage $$k initramfs.cpio.xz $$i total $$((k+i)); \
+	printf '%-22s %10d (uncompressed init)\n' bootinit $$(stat -c %s $(OUT)/bootinit)
+
+clean:
+	rm -rf build
