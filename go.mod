@@ -6,7 +6,6 @@ require (
 	github.com/u-root/u-root v0.16.0
 	golang.org/x/crypto v0.58.0
 	golang.org/x/sys v0.49.0
-	golang.org/x/term v0.47.0
 )
 
 require (

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/term"
+	"golang.org/x/sys/unix"
 )
 
 // Console is a terminal: in is read byte by byte (no buffering, so nothing
@@ -24,17 +24,24 @@ type Console struct {
 // maxLine bounds a line read from the console.
 const maxLine = 1024
 
-// ReadPassphrase prints prompt, reads a line with echo off and returns it.
-// The caller wipes the result. On a non-terminal (tests) it reads a plain
-// line.
+// ReadPassphrase turns echo off, prints prompt, reads a line and restores
+// the terminal. Echo goes off before the prompt shows, so nothing typed
+// after the prompt can be echoed. The caller wipes the result. On a
+// non-terminal (tests) it reads a plain line.
 func (c *Console) ReadPassphrase(prompt string) ([]byte, error) {
-	fmt.Fprint(c.Out, prompt)
 	fd := int(c.In.Fd())
-	if term.IsTerminal(fd) {
-		p, err := term.ReadPassword(fd)
-		fmt.Fprintln(c.Out)
-		return p, err
+	if old, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
+		t := *old
+		t.Lflag &^= unix.ECHO
+		t.Lflag |= unix.ICANON | unix.ECHONL
+		if err := unix.IoctlSetTermios(fd, unix.TCSETS, &t); err != nil {
+			return nil, fmt.Errorf("turning echo off: %w", err)
+		}
+		defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
+		fmt.Fprint(c.Out, prompt)
+		return c.readLine()
 	}
+	fmt.Fprint(c.Out, prompt)
 	p, err := c.readLine()
 	fmt.Fprintln(c.Out)
 	return p, err

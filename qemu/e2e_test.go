@@ -1,0 +1,263 @@
+// Package qemu_test boots romboot's payload in QEMU (TCG) against encrypted
+// disks made by scripts/mkdisk and checks what a user would see.
+//
+// The tests run when ROMBOOT_E2E=1 and ROMBOOT_BUILD names a directory with
+// bzImage and initramfs.cpio.xz (`make test` sets both); otherwise they skip.
+package qemu_test
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// A passphrase that appears nowhere else, so a leak cannot hide.
+const (
+	passphrase = "Tr0ub4dor-e2e-7431"
+	wrongPass  = "wrong-Passphrase-5562"
+)
+
+const (
+	promptTimeout = 60 * time.Second  // QEMU start + kernel + init, under TCG
+	bootTimeout   = 120 * time.Second // KDF + kexec of a 8 MB kernel + target init
+)
+
+func needE2E(t *testing.T) {
+	t.Helper()
+	if os.Getenv("ROMBOOT_E2E") != "1" {
+		t.Skip("end-to-end test: run with `make test` (ROMBOOT_E2E=1)")
+	}
+	b := os.Getenv("ROMBOOT_BUILD")
+	for _, f := range []string{"bzImage", "initramfs.cpio.xz"} {
+		if _, err := os.Stat(filepath.Join(b, f)); err != nil {
+			t.Fatalf("ROMBOOT_BUILD=%q lacks %s: run `make payload`", b, f)
+		}
+	}
+}
+
+// disk is a test disk made once per flavour and shared by the tests.
+type disk struct {
+	path    string
+	cmdline string
+}
+
+var (
+	disksMu sync.Mutex
+	disks   = map[string]*disk{}
+)
+
+// testDisk returns a disk made by scripts/mkdisk with the test passphrase
+// and the given extra options, made on first use.
+func testDisk(t *testing.T, flavour string, args ...string) disk {
+	t.Helper()
+	disksMu.Lock()
+	defer disksMu.Unlock()
+	if d, ok := disks[flavour]; ok {
+		return *d
+	}
+	dir, err := os.MkdirTemp("", "romboot-e2e-disk-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, flavour+".img")
+	cmd := exec.Command("../scripts/mkdisk", append([]string{"-o", path}, args...)...)
+	cmd.Env = append(os.Environ(), "ROMBOOT_PASSPHRASE="+passphrase)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mkdisk %v: %v\n%s", args, err, out)
+	}
+	env, err := readEnv(path + ".env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &disk{path: path, cmdline: env["ROMBOOT_DISK_CMDLINE"]}
+	if d.cmdline == "" {
+		t.Fatalf("%s.env has no ROMBOOT_DISK_CMDLINE", path)
+	}
+	disks[flavour] = d
+	return *d
+}
+
+func readEnv(p string) (map[string]string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	m := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			m[k] = strings.Trim(v, `"`)
+		}
+	}
+	return m, sc.Err()
+}
+
+// copyDisk gives a test its own copy, so tests can run in parallel.
+func copyDisk(t *testing.T, d disk) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "disk.img")
+	in, err := os.Open(d.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func fileSHA256(t *testing.T, p string) string {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+const prompt = "Enter passphrase for /dev/vda1: "
+
+// expectTarget waits for the target kernel's marker and returns the command
+// line it reports.
+func expectTarget(v *vm) string {
+	v.t.Helper()
+	v.Expect("ROMBOOT-TARGET-OK", bootTimeout)
+	v.Expect("ROMBOOT-TARGET-CMDLINE: ", 10*time.Second)
+	return v.Line(10 * time.Second)
+}
+
+func assertNoSecrets(t *testing.T, transcript string) {
+	t.Helper()
+	for _, s := range []string{passphrase, wrongPass} {
+		if strings.Contains(transcript, s) {
+			t.Errorf("the console transcript contains the passphrase %q", s)
+		}
+	}
+	if strings.Contains(transcript, "Kernel panic") {
+		t.Errorf("kernel panic on the console")
+	}
+}
+
+func TestBootLUKS2GrubDefault(t *testing.T) {
+	needE2E(t)
+	t.Parallel()
+	d := testDisk(t, "luks2")
+	img := copyDisk(t, d)
+	before := fileSHA256(t, img)
+	v := boot(t, "--disk", img)
+	v.Expect(prompt, promptTimeout)
+	v.Type(passphrase)
+	v.Expect("Unlocking (argon2id, 32 MiB, 4 passes)", 30*time.Second)
+	v.Expect("boot timeline (since kernel start):", bootTimeout)
+	for _, stage := range []string{"finding the LUKS /boot partition", "unlocking", "mapping the volume read-only (dm-crypt)", "mounting /boot read-only", "choosing the boot entry", "loading the kernel (kexec_file_load)", "closing /boot"} {
+		if !strings.Contains(v.Transcript(), "s     "+stage) {
+			t.Errorf("timeline lacks stage %q", stage)
+		}
+	}
+	if got := expectTarget(v); got != d.cmdline {
+		t.Errorf("target cmdline %q, want grub.cfg's %q", got, d.cmdline)
+	}
+	v.WaitExit(30 * time.Second)
+	assertNoSecrets(t, v.Transcript())
+	if after := fileSHA256(t, img); after != before {
+		t.Errorf("the disk changed during the boot: sha256 %s -> %s", before, after)
+	}
+}
+
+func TestWrongThenRightPassphrase(t *testing.T) {
+	needE2E(t)
+	t.Parallel()
+	v := boot(t, "--disk", copyDisk(t, testDisk(t, "luks2")))
+	v.Expect(prompt, promptTimeout)
+	v.Type(wrongPass)
+	v.Expect("Wrong passphrase. 2 of 3 tries left.", 60*time.Second)
+	v.Expect(prompt, 10*time.Second)
+	v.Type(passphrase)
+	expectTarget(v)
+	v.WaitExit(30 * time.Second)
+	assertNoSecrets(t, v.Transcript())
+}
+
+func TestThreeWrongPassphrasesEndInRecovery(t *testing.T) {
+	needE2E(t)
+	t.Parallel()
+	v := boot(t, "--disk", copyDisk(t, testDisk(t, "luks2")))
+	for i := 0; i < 3; i++ {
+		v.Expect(prompt, promptTimeout)
+		v.Type(wrongPass)
+	}
+	v.Expect("wrong passphrase, 3 tries used: nothing was booted", 60*time.Second)
+	v.Expect("romboot recovery menu:", 10*time.Second)
+	v.Expect("> ", 10*time.Second)
+	v.Type("d")
+	v.Expect("== romboot", 10*time.Second)
+	v.Expect("vda1", 10*time.Second)
+	v.Expect("crypto_LUKS", 10*time.Second)
+	v.Expect("> ", 10*time.Second)
+	// Retry works, then power off from the menu.
+	v.Type("r")
+	v.Expect(prompt, 30*time.Second)
+	v.Type(wrongPass)
+	v.Expect("Wrong passphrase. 2 of 3 tries left.", 60*time.Second)
+	v.Type(wrongPass)
+	v.Expect("Wrong passphrase. 1 of 3 tries left.", 60*time.Second)
+	v.Type(wrongPass)
+	v.Expect("romboot recovery menu:", 60*time.Second)
+	v.Expect("> ", 10*time.Second)
+	v.Type("p")
+	v.Expect("reboot: Power down", 30*time.Second)
+	v.WaitExit(30 * time.Second)
+	tr := v.Transcript()
+	if strings.Contains(tr, "ROMBOOT-TARGET-OK") || strings.Contains(tr, "jumping to") {
+		t.Error("a kernel was booted after wrong passphrases")
+	}
+	assertNoSecrets(t, tr)
+}
+
+func TestBootLUKS1(t *testing.T) {
+	needE2E(t)
+	t.Parallel()
+	d := testDisk(t, "luks1", "--luks1")
+	v := boot(t, "--disk", copyDisk(t, d), "--append", "romboot.boot=PARTUUID=5e1f0000-0000-4000-8000-000000000b01")
+	v.Expect(prompt, promptTimeout)
+	v.Type(passphrase)
+	v.Expect("Unlocking (pbkdf2-sha256, 1000 iterations)", 30*time.Second)
+	if got := expectTarget(v); got != d.cmdline {
+		t.Errorf("target cmdline %q, want %q", got, d.cmdline)
+	}
+	v.WaitExit(30 * time.Second)
+	assertNoSecrets(t, v.Transcript())
+}
+
+func TestNoMatchingDeviceEndsInRecovery(t *testing.T) {
+	needE2E(t)
+	t.Parallel()
+	v := boot(t, "--disk", copyDisk(t, testDisk(t, "luks2")), "--append", "romboot.boot=UUID=00000000-dead-beef-0000-000000000000 romboot.wait=1")
+	v.Expect("no LUKS partition matches romboot.boot=UUID=00000000-dead-beef-0000-000000000000 after 1s", promptTimeout)
+	v.Expect("romboot recovery menu:", 10*time.Second)
+	v.Expect("> ", 10*time.Second)
+	v.Type("p")
+	v.WaitExit(30 * time.Second)
+}
