@@ -8,7 +8,7 @@ GO      ?= go
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)'
 export SOURCE_DATE_EPOCH ?= 0
 
-.PHONY: all deps kernel bootinit initramfs payload disk qemu test vet size clean
+.PHONY: all deps kernel bootinit initramfs payload disk qemu test vet size fuzz clean
 
 all: payload
 
@@ -50,6 +50,10 @@ size: payload
 	printf '%-22s %10s\n' "board $(BOARD)" bytes; \
 	printf '%-22s %10d\n' bzImage $$k initramfs.cpio.xz $$i total $$((k+i)); \
 	printf '%-22s %10d (uncompressed init)\n' bootinit $$(stat -c %s $(OUT)/bootinit)
+
+# Every fuzz target for FUZZTIME each (default 60s).
+fuzz:
+	scripts/fuzz
 
 clean:
 	rm -rf build

@@ -73,6 +73,8 @@ func TestUnlockCryptsetupImages(t *testing.T) {
 		{"luks2-argon2i", append(append([]string{}, small2...), append([]string{"--pbkdf", "argon2i"}, cheapArgon...)...), 2, "argon2i", "aes-xts-plain64", 4096},
 		{"luks2-pbkdf2-sha512-512sector", append(append([]string{}, small2...), append([]string{"--pbkdf", "pbkdf2", "--hash", "sha512", "--sector-size", "512"}, cheapPBKDF2...)...), 2, "pbkdf2", "aes-xts-plain64", 512},
 		{"luks2-cbc-essiv-aes128", append(append([]string{}, small2...), append([]string{"--pbkdf", "pbkdf2", "--cipher", "aes-cbc-essiv:sha256", "--key-size", "128"}, cheapPBKDF2...)...), 2, "pbkdf2", "aes-cbc-essiv:sha256", 4096},
+		{"luks2-pbkdf2-sha1-1024sector-xts256", append(append([]string{}, small2...), append([]string{"--pbkdf", "pbkdf2", "--hash", "sha1", "--sector-size", "1024", "--key-size", "256"}, cheapPBKDF2...)...), 2, "pbkdf2", "aes-xts-plain64", 1024},
+		{"luks2-pbkdf2-sha256-2048sector-cbc-plain", append(append([]string{}, small2...), append([]string{"--pbkdf", "pbkdf2", "--hash", "sha256", "--sector-size", "2048", "--cipher", "aes-cbc-plain", "--key-size", "256"}, cheapPBKDF2...)...), 2, "pbkdf2", "aes-cbc-plain", 2048},
 		{"luks1-sha256", append([]string{"--type", "luks1"}, cheapPBKDF2...), 1, "pbkdf2", "aes-xts-plain64", 512},
 		{"luks1-sha1-cbc-essiv", append([]string{"--type", "luks1", "--hash", "sha1", "--cipher", "aes-cbc-essiv:sha256", "--key-size", "256"}, cheapPBKDF2...), 1, "pbkdf2", "aes-cbc-essiv:sha256", 512},
 		{"luks1-ripemd160-cbc-plain64", append([]string{"--type", "luks1", "--hash", "ripemd160", "--cipher", "aes-cbc-plain64", "--key-size", "256"}, cheapPBKDF2...), 1, "pbkdf2", "aes-cbc-plain64", 512},
