@@ -67,6 +67,9 @@ func (l *grubLexer) parseBlock(depth int, top bool) ([]gcmd, error) {
 					return nil, err
 				}
 			}
+			if len(c.words) == 0 {
+				return nil, fmt.Errorf("line %d: a block without a command", l.line)
+			}
 			cmds = append(cmds, c)
 		}
 		if end {
