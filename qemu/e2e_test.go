@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/romboot/romboot/internal/luks/lukstest"
 )
 
 // A passphrase that appears nowhere else, so a leak cannot hide.
@@ -260,4 +262,46 @@ func TestNoMatchingDeviceEndsInRecovery(t *testing.T) {
 	v.Expect("> ", 10*time.Second)
 	v.Type("p")
 	v.WaitExit(30 * time.Second)
+}
+
+// partitionStart is where scripts/mkdisk puts the boot partition.
+const partitionStart = 2048 * 512
+
+func TestCorruptPrimaryHeaderBootsFromSecondary(t *testing.T) {
+	needE2E(t)
+	t.Parallel()
+	d := testDisk(t, "luks2")
+	img := copyDisk(t, d)
+	if err := lukstest.Flip(img, partitionStart+4096+64); err != nil {
+		t.Fatal(err)
+	}
+	v := boot(t, "--disk", img)
+	v.Expect("primary header unusable (checksum mismatch), using the secondary", promptTimeout)
+	v.Expect(prompt, 10*time.Second)
+	v.Type(passphrase)
+	if got := expectTarget(v); got != d.cmdline {
+		t.Errorf("target cmdline %q, want %q", got, d.cmdline)
+	}
+	v.WaitExit(30 * time.Second)
+}
+
+func TestRequirementsEndInRecovery(t *testing.T) {
+	needE2E(t)
+	t.Parallel()
+	img := copyDisk(t, testDisk(t, "luks2"))
+	if err := lukstest.EditJSON(img, partitionStart, func(m map[string]any) {
+		lukstest.Get(m, "config")["requirements"] = map[string]any{"mandatory": []any{"online-reencrypt-v2"}}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	v := boot(t, "--disk", img)
+	v.Expect(`/dev/vda1: LUKS2 header has mandatory requirements ["online-reencrypt-v2"]`, promptTimeout)
+	v.Expect("cannot be opened by a boot loader until the operation is finished", 10*time.Second)
+	v.Expect("romboot recovery menu:", 10*time.Second)
+	v.Expect("> ", 10*time.Second)
+	v.Type("p")
+	v.WaitExit(30 * time.Second)
+	if strings.Contains(v.Transcript(), "Enter passphrase") {
+		t.Error("asked for a passphrase for a volume it cannot open")
+	}
 }

@@ -144,15 +144,22 @@ func (b *booter) boot() error {
 	return kexec.Exec()
 }
 
+// candidate is a LUKS device found while scanning, with its header or the
+// reason the header is refused.
+type candidate struct {
+	dev blockdev.Device
+	hdr *luks.Header
+	err error
+}
+
 // findDevice waits for the LUKS partition: the one romboot.boot names, or
 // the only one present (several: ask).
 func (b *booter) findDevice(cfg config) (blockdev.Device, *luks.Header, error) {
 	deadline := time.Now().Add(cfg.wait)
-	var found []blockdev.Device
-	var headers []*luks.Header
+	var found []candidate
 	var lastErr error
 	for {
-		found, headers = found[:0], headers[:0]
+		found = found[:0]
 		devs, err := blockdev.List("/sys", "/dev")
 		if err != nil {
 			lastErr = err
@@ -161,19 +168,21 @@ func (b *booter) findDevice(cfg config) (blockdev.Device, *luks.Header, error) {
 			if strings.HasPrefix(d.Name, "dm-") || strings.HasPrefix(d.Name, "ram") {
 				continue
 			}
-			h := probe(&d)
+			h, isLUKS, err := probe(&d)
 			if cfg.spec != nil {
-				if cfg.spec.Matches(d) {
-					if h == nil {
-						return d, nil, fmt.Errorf("%s (%s) is not a LUKS volume", d.Path, cfg.spec)
-					}
-					return d, h, nil
+				if !cfg.spec.Matches(d) {
+					continue
 				}
-				continue
+				if !isLUKS {
+					return d, nil, fmt.Errorf("%s (%s) is not a LUKS volume", d.Path, cfg.spec)
+				}
+				if err != nil {
+					return d, nil, fmt.Errorf("%s: %w", d.Path, err)
+				}
+				return d, h, nil
 			}
-			if h != nil {
-				found = append(found, d)
-				headers = append(headers, h)
+			if isLUKS {
+				found = append(found, candidate{d, h, err})
 			}
 		}
 		if len(found) > 0 && cfg.spec == nil {
@@ -190,34 +199,51 @@ func (b *booter) findDevice(cfg config) (blockdev.Device, *luks.Header, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if len(found) == 1 {
-		return found[0], headers[0], nil
+	pick := found[0]
+	if len(found) > 1 {
+		var items []string
+		for _, c := range found {
+			desc := fmt.Sprintf("%s  UUID=%s %s", c.dev.Path, c.dev.UUID, c.dev.Label)
+			if c.err != nil {
+				desc += "  (" + c.err.Error() + ")"
+			}
+			items = append(items, desc)
+		}
+		n, err := b.con.Choose("Several LUKS partitions found. Which one holds /boot?", items)
+		if err != nil {
+			return blockdev.Device{}, nil, err
+		}
+		pick = found[n]
 	}
-	var items []string
-	for i, d := range found {
-		items = append(items, fmt.Sprintf("%s  LUKS%d  UUID=%s %s", d.Path, headers[i].Version, d.UUID, d.Label))
+	if pick.err != nil {
+		return pick.dev, nil, fmt.Errorf("%s: %w", pick.dev.Path, pick.err)
 	}
-	n, err := b.con.Choose("Several LUKS partitions found. Which one holds /boot?", items)
-	if err != nil {
-		return blockdev.Device{}, nil, err
-	}
-	return found[n], headers[n], nil
+	return pick.dev, pick.hdr, nil
 }
 
-// probe reads a device's LUKS header, filling in its content identity.
-// It returns nil for anything that is not a readable LUKS volume.
-func probe(d *blockdev.Device) *luks.Header {
+// probe reads a device's LUKS header, filling in its content identity. It
+// reports a device with a LUKS magic whose header is refused as LUKS with
+// the error, so the user learns why it cannot be opened.
+func probe(d *blockdev.Device) (*luks.Header, bool, error) {
 	f, err := os.Open(d.Path)
 	if err != nil {
-		return nil
+		return nil, false, nil
 	}
 	defer f.Close()
 	h, err := luks.Open(f, d.Size)
+	if errors.Is(err, luks.ErrNotLUKS) {
+		return nil, false, nil
+	}
 	if err != nil {
-		return nil
+		var magic [6]byte
+		if _, rerr := f.ReadAt(magic[:], 0); rerr != nil || !luks.IsLUKS(magic[:]) {
+			return nil, false, nil
+		}
+		d.Type = "crypto_LUKS"
+		return nil, true, err
 	}
 	d.Type, d.UUID, d.Label = "crypto_LUKS", h.UUID, h.Label
-	return h
+	return h, true, nil
 }
 
 // unlockAndMap asks for the passphrase (up to cfg.tries times), recovers the

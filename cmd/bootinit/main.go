@@ -114,7 +114,9 @@ func showDiagnostics(b *booter) {
 		fmt.Fprintf(out, "  %v\n", err)
 	}
 	for _, d := range devs {
-		probe(&d)
+		if _, _, err := probe(&d); err != nil {
+			d.Type += " (" + err.Error() + ")"
+		}
 		fmt.Fprintf(out, "  %-8s %4d:%-4d %10d MiB  %-12s %s %s\n", d.Name, d.Major, d.Minor, d.Size>>20, d.Type, d.UUID, d.PartLabel)
 	}
 	fmt.Fprintln(out, "log:")
