@@ -8,7 +8,7 @@ GO      ?= go
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)'
 export SOURCE_DATE_EPOCH ?= 0
 
-.PHONY: all deps kernel bootinit initramfs payload disk qemu test vet size fuzz clean
+.PHONY: all deps kernel bootinit initramfs payload disk qemu test vet size fuzz bench bench-kdf clean
 
 all: payload
 
@@ -50,6 +50,12 @@ size: payload
 	printf '%-22s %10s\n' "board $(BOARD)" bytes; \
 	printf '%-22s %10d\n' bzImage $$k initramfs.cpio.xz $$i total $$((k+i)); \
 	printf '%-22s %10d (uncompressed init)\n' bootinit $$(stat -c %s $(OUT)/bootinit)
+
+# Benchmarks: our unlock time against cryptsetup's (host and QEMU).
+bench: bench-kdf
+
+bench-kdf: deps
+	scripts/bench-kdf
 
 # Every fuzz target for FUZZTIME each (default 60s).
 fuzz:

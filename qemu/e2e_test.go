@@ -32,7 +32,7 @@ const (
 	bootTimeout   = 120 * time.Second // KDF + kexec of a 8 MB kernel + target init
 )
 
-func needE2E(t *testing.T) {
+func needE2E(t testing.TB) {
 	t.Helper()
 	if os.Getenv("ROMBOOT_E2E") != "1" {
 		t.Skip("end-to-end test: run with `make test` (ROMBOOT_E2E=1)")
@@ -58,7 +58,7 @@ var (
 
 // testDisk returns a disk made by scripts/mkdisk with the test passphrase
 // and the given extra options, made on first use.
-func testDisk(t *testing.T, flavour string, args ...string) disk {
+func testDisk(t testing.TB, flavour string, args ...string) disk {
 	t.Helper()
 	disksMu.Lock()
 	defer disksMu.Unlock()
@@ -104,7 +104,7 @@ func readEnv(p string) (map[string]string, error) {
 }
 
 // copyDisk gives a test its own copy, so tests can run in parallel.
-func copyDisk(t *testing.T, d disk) string {
+func copyDisk(t testing.TB, d disk) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "disk.img")
 	in, err := os.Open(d.path)

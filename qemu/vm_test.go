@@ -16,7 +16,7 @@ import (
 // vm is a QEMU guest driven through its serial console, like a person at
 // the keyboard: wait for text, type a line.
 type vm struct {
-	t      *testing.T
+	t      testing.TB
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	mu     sync.Mutex
@@ -26,7 +26,7 @@ type vm struct {
 }
 
 // boot starts qemu/run with the payload from ROMBOOT_BUILD and args.
-func boot(t *testing.T, args ...string) *vm {
+func boot(t testing.TB, args ...string) *vm {
 	t.Helper()
 	build := os.Getenv("ROMBOOT_BUILD")
 	all := append([]string{"--kernel", filepath.Join(build, "bzImage"), "--initrd", filepath.Join(build, "initramfs.cpio.xz")}, args...)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/romboot/romboot/internal/blockdev"
 	"github.com/romboot/romboot/internal/bootlog"
+	"github.com/romboot/romboot/internal/cmdline"
 	"github.com/romboot/romboot/internal/console"
 	"github.com/romboot/romboot/internal/earlyinit"
 )
@@ -36,8 +37,8 @@ func main() {
 		log.Printf("console: %v", consoleErr)
 	}
 	earlyinit.Reap(log.Printf)
-	if err := earlyinit.HugePages(); err != nil {
-		log.Printf("transparent huge pages not enabled (the KDF will be slower): %v", err)
+	if err := earlyinit.HugePages(thpMode()); err != nil {
+		log.Printf("transparent huge pages: %v", err)
 	}
 	con := &console.Console{In: os.Stdin, Out: os.Stdout}
 	b := &booter{log: log, con: con}
@@ -124,6 +125,15 @@ func showDiagnostics(b *booter) {
 		fmt.Fprintln(out, "  "+l)
 	}
 	fmt.Fprintln(out, "The HTTP diagnostics server is not available in this build.")
+}
+
+// thpMode is romboot.thp= from the command line, "always" by default.
+func thpMode() string {
+	raw, _ := os.ReadFile("/proc/cmdline")
+	if v, ok := cmdline.Parse(string(raw)).Get("romboot.thp"); ok {
+		return v
+	}
+	return "always"
 }
 
 // hintFor says what to do about a failure, when there is something to say.
