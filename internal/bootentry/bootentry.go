@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"strconv"
 	"strings"
 )
 
@@ -39,24 +40,57 @@ type Options struct {
 	// FallbackCmdline is the command line for the vmlinuz-* fallback
 	// (romboot.cmdline=).
 	FallbackCmdline string
+	// CmdlineAppend is added to every entry's command line
+	// (romboot.cmdline_append=).
+	CmdlineAppend string
+	// Entry picks the default by title, id or 1-based index
+	// (romboot.entry=).
+	Entry string
 }
 
 // maxConfigSize bounds a configuration file read into memory.
 const maxConfigSize = 4 << 20
 
 // grubPaths are tried in order, relative to the /boot filesystem (a separate
-// /boot has grub/ at its root; a /boot inside / has boot/grub/).
+// /boot has grub/ at its root; a /boot inside / has boot/grub/), then
+// EFI/*/grub.cfg.
 var grubPaths = []string{
 	"grub/grub.cfg", "grub2/grub.cfg", "boot/grub/grub.cfg", "boot/grub2/grub.cfg",
 }
 
 // ErrNoEntries is returned when nothing on the partition can be booted.
-var ErrNoEntries = errors.New("no boot entries found: no grub.cfg with a menuentry and no vmlinuz-<version>")
+var ErrNoEntries = errors.New("no boot entries found: no grub.cfg, loader/entries or extlinux.conf with an entry, and no vmlinuz-<version>")
 
-// Find returns the menu of the /boot filesystem fsys.
+// Find returns the menu of the /boot filesystem fsys. Sources, in order:
+// GRUB (grub/, grub2/, boot/grub*/, EFI/*/grub.cfg), Boot Loader Spec
+// entries (loader/entries/*.conf), extlinux/syslinux, and last the newest
+// vmlinuz-<version> files. The first source with an entry wins.
 func Find(fsys fs.FS, opt Options) (*Menu, error) {
+	m, err := find(fsys, opt)
+	if err != nil {
+		return nil, err
+	}
+	markBroken(fsys, m)
+	if opt.CmdlineAppend != "" {
+		for i := range m.Entries {
+			m.Entries[i].Cmdline = strings.TrimSpace(m.Entries[i].Cmdline + " " + opt.CmdlineAppend)
+		}
+	}
+	if opt.Entry != "" {
+		if err := m.Pick(opt.Entry); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func find(fsys fs.FS, opt Options) (*Menu, error) {
 	var problems []string
-	for _, p := range grubPaths {
+	paths := append([]string(nil), grubPaths...)
+	if efi, err := fs.Glob(fsys, "EFI/*/grub.cfg"); err == nil {
+		paths = append(paths, efi...)
+	}
+	for _, p := range paths {
 		data, err := readBounded(fsys, p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -71,10 +105,15 @@ func Find(fsys fs.FS, opt Options) (*Menu, error) {
 			continue
 		}
 		if len(m.Entries) > 0 {
-			markBroken(fsys, m)
 			return m, nil
 		}
 		problems = append(problems, p+": no menuentry")
+	}
+	if m := findBLS(fsys); m != nil {
+		return m, nil
+	}
+	if m := findExtlinux(fsys); m != nil {
+		return m, nil
 	}
 	m, err := fallback(fsys, opt.FallbackCmdline)
 	if err != nil {
@@ -84,6 +123,22 @@ func Find(fsys fs.FS, opt Options) (*Menu, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// Pick makes the entry named by a title, an id or a 1-based index the
+// default.
+func (m *Menu) Pick(spec string) error {
+	for i, e := range m.Entries {
+		if e.Title == spec || (e.ID != "" && e.ID == spec) {
+			m.Default = i
+			return nil
+		}
+	}
+	if n, err := strconv.Atoi(spec); err == nil && n >= 1 && n <= len(m.Entries) {
+		m.Default = n - 1
+		return nil
+	}
+	return fmt.Errorf("romboot.entry=%q: no entry has that title, id or number (1-%d)", spec, len(m.Entries))
 }
 
 func readBounded(fsys fs.FS, name string) ([]byte, error) {

@@ -231,8 +231,12 @@ func expandVar(raw string, i int, vars map[string]string, b *strings.Builder) in
 		b.WriteString(vars[raw[j+1:j+end]])
 		return j + end + 1
 	}
-	for j < len(raw) && (isAlnum(raw[j]) || raw[j] == '_') {
+	if j < len(raw) && (raw[j] == '#' || raw[j] == '?') {
 		j++
+	} else {
+		for j < len(raw) && (isAlnum(raw[j]) || raw[j] == '_') {
+			j++
+		}
 	}
 	if j == i+1 {
 		b.WriteByte('$')
@@ -251,9 +255,12 @@ type grubRun struct {
 	fsys    fs.FS
 	prefix  string // directory of grub.cfg inside fsys
 	source  string
-	vars    map[string]string
-	entries []Entry
-	steps   int
+	vars     map[string]string
+	exported map[string]bool
+	funcs    map[string][]gcmd
+	entries  []Entry
+	steps    int
+	calls    int
 }
 
 // entryState collects a menuentry's kernel and initrds while its body runs.
@@ -283,8 +290,18 @@ func parseGrub(fsys fs.FS, cfgPath string, data []byte) (*Menu, error) {
 			"grub_platform":                "pc",
 			"grub_cpu":                     "i386",
 			"prefix":                       "/" + path.Dir(cfgPath),
+			"config_directory":             "/" + path.Dir(cfgPath),
 			"root":                         "",
 		},
+		// GRUB runs a menu entry in a new context holding only the
+		// exported variables (root and prefix are exported by GRUB).
+		exported: map[string]bool{"root": true, "prefix": true, "config_directory": true},
+		funcs:    map[string][]gcmd{},
+	}
+	for k := range r.vars {
+		if strings.HasPrefix(k, "feature_") || strings.HasPrefix(k, "grub_") {
+			r.exported[k] = true
+		}
 	}
 	var idx []int
 	r.run(cmds, nil, &idx, nil, 0)
@@ -376,7 +393,7 @@ func (r *grubRun) run(cmds []gcmd, titles []string, idx *[]int, entry *entryStat
 				continue
 			}
 			saved := r.vars
-			r.vars = copyVars(saved)
+			r.vars = r.entryContext()
 			st := &entryState{}
 			r.run(c.body, full, idx, st, depth+1)
 			r.vars = saved
@@ -390,11 +407,21 @@ func (r *grubRun) run(cmds []gcmd, titles []string, idx *[]int, entry *entryStat
 				index:   here,
 			})
 		case name == "function":
-			// definitions are not run
+			if len(c.words) > 1 {
+				r.funcs[expand(c.words[1], r.vars)] = c.body
+			}
+		case name == "export":
+			for _, w := range r.expandAll(c.words[1:]) {
+				r.exported[w] = true
+			}
+		case r.funcs[name] != nil:
+			r.call(name, r.expandAll(c.words[1:]), titles, idx, entry, depth)
 		case name == "set" && len(c.words) > 1:
 			r.assign(expand(c.words[1], r.vars))
 		case strings.Contains(name, "=") && !strings.HasPrefix(name, "="):
 			r.assign(name)
+		case name == "blscfg":
+			r.blscfg(&level, idx)
 		case name == "load_env":
 			r.loadEnv(c.words[1:])
 		case entry != nil && (name == "linux" || name == "linux16" || name == "linuxefi"):
@@ -408,12 +435,42 @@ func (r *grubRun) run(cmds []gcmd, titles []string, idx *[]int, entry *entryStat
 	}
 }
 
-func copyVars(v map[string]string) map[string]string {
-	c := make(map[string]string, len(v))
-	for k, x := range v {
-		c[k] = x
+// entryContext is the variables a menu entry's body sees: the exported ones.
+func (r *grubRun) entryContext() map[string]string {
+	c := make(map[string]string, len(r.exported))
+	for k := range r.exported {
+		if v, ok := r.vars[k]; ok {
+			c[k] = v
+		}
 	}
 	return c
+}
+
+// maxCalls bounds function calls (a recursive function must not hang us).
+const maxCalls = 10000
+
+// call runs a function defined in the file with its positional parameters;
+// GRUB functions share the caller's variables.
+func (r *grubRun) call(name string, args []string, titles []string, idx *[]int, entry *entryState, depth int) {
+	r.calls++
+	if r.calls > maxCalls {
+		return
+	}
+	saved := map[string]string{}
+	for i := 1; i <= 9; i++ {
+		k := strconv.Itoa(i)
+		saved[k] = r.vars[k]
+		r.vars[k] = ""
+		if i <= len(args) {
+			r.vars[k] = args[i-1]
+		}
+	}
+	saved["#"] = r.vars["#"]
+	r.vars["#"] = strconv.Itoa(len(args))
+	r.run(r.funcs[name], titles, idx, entry, depth+1)
+	for k, v := range saved {
+		r.vars[k] = v
+	}
 }
 
 func (r *grubRun) expandAll(words []string) []string {
@@ -594,6 +651,21 @@ func (r *grubRun) evalTest(a []string) bool {
 		}
 	}
 	return false
+}
+
+// blscfg adds the Boot Loader Spec entries as menu entries, as Fedora's and
+// RHEL's GRUB does, expanding $variables in their options.
+func (r *grubRun) blscfg(level *int, idx *[]int) {
+	dir := "loader/entries"
+	if _, err := fs.Stat(r.fsys, dir); err != nil {
+		dir = "boot/loader/entries"
+	}
+	for _, b := range readBLS(r.fsys, dir, r.vars) {
+		e := b.entry(r.source + " (blscfg " + dir + "/" + b.id + ".conf)")
+		e.index = append(append([]int(nil), (*idx)...), *level)
+		*level++
+		r.entries = append(r.entries, e)
+	}
 }
 
 // loadEnv reads the grubenv block next to grub.cfg (or the file given with
