@@ -47,8 +47,9 @@ func needE2E(t testing.TB) {
 
 // disk is a test disk made once per flavour and shared by the tests.
 type disk struct {
-	path    string
-	cmdline string
+	path     string
+	cmdline  string // the default entry's
+	cmdline2 string // the second entry's (bls and extlinux layouts)
 }
 
 var (
@@ -79,7 +80,7 @@ func testDisk(t testing.TB, flavour string, args ...string) disk {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &disk{path: path, cmdline: env["ROMBOOT_DISK_CMDLINE"]}
+	d := &disk{path: path, cmdline: env["ROMBOOT_DISK_CMDLINE"], cmdline2: env["ROMBOOT_DISK_CMDLINE2"]}
 	if d.cmdline == "" {
 		t.Fatalf("%s.env has no ROMBOOT_DISK_CMDLINE", path)
 	}
@@ -173,7 +174,7 @@ func TestBootLUKS2GrubDefault(t *testing.T) {
 	v.Type(passphrase)
 	v.Expect("Unlocking (argon2id, 32 MiB, 4 passes)", 30*time.Second)
 	v.Expect("boot timeline (since kernel start):", bootTimeout)
-	for _, stage := range []string{"finding the LUKS /boot partition", "unlocking", "mapping the volume read-only (dm-crypt)", "mounting /boot read-only", "choosing the boot entry", "loading the kernel (kexec_file_load)", "closing /boot"} {
+	for _, stage := range []string{"finding the LUKS /boot partition", "unlocking", "mapping the volume read-only (dm-crypt)", "mounting /boot read-only", "reading the boot entries", "loading the kernel (kexec_file_load)", "closing /boot"} {
 		if !strings.Contains(v.Transcript(), "s     "+stage) {
 			t.Errorf("timeline lacks stage %q", stage)
 		}
@@ -304,4 +305,66 @@ func TestRequirementsEndInRecovery(t *testing.T) {
 	if strings.Contains(v.Transcript(), "Enter passphrase") {
 		t.Error("asked for a passphrase for a volume it cannot open")
 	}
+}
+
+func TestBootBLSDefault(t *testing.T) {
+	needE2E(t)
+	t.Parallel()
+	d := testDisk(t, "bls", "--layout", "bls")
+	v := boot(t, "--disk", copyDisk(t, d))
+	v.Expect(prompt, promptTimeout)
+	v.Type(passphrase)
+	v.Expect("romboot boot menu:", bootTimeout)
+	v.Expect(`Booting "Debian GNU/Linux (6.1.2)" in  3 s`, 30*time.Second)
+	if got := expectTarget(v); got != d.cmdline {
+		t.Errorf("target cmdline %q, want the default BLS entry's %q", got, d.cmdline)
+	}
+	v.WaitExit(30 * time.Second)
+}
+
+func TestBootExtlinuxDefault(t *testing.T) {
+	needE2E(t)
+	t.Parallel()
+	d := testDisk(t, "extlinux", "--layout", "extlinux")
+	v := boot(t, "--disk", copyDisk(t, d))
+	v.Expect(prompt, promptTimeout)
+	v.Type(passphrase)
+	if got := expectTarget(v); got != d.cmdline {
+		t.Errorf("target cmdline %q, want extlinux.conf's default %q", got, d.cmdline)
+	}
+	v.WaitExit(30 * time.Second)
+}
+
+func TestMenuChooseSecondByNumber(t *testing.T) {
+	needE2E(t)
+	t.Parallel()
+	d := testDisk(t, "bls", "--layout", "bls")
+	v := boot(t, "--disk", copyDisk(t, d))
+	v.Expect(prompt, promptTimeout)
+	v.Type(passphrase)
+	v.Expect("press any key to stop", bootTimeout)
+	v.Send("2")
+	v.Expect("> ", 10*time.Second) // redrawn with the second entry selected
+	v.Send("\r")
+	if got := expectTarget(v); got != d.cmdline2 {
+		t.Errorf("target cmdline %q, want the second entry's %q", got, d.cmdline2)
+	}
+	v.WaitExit(30 * time.Second)
+}
+
+func TestMenuEditAppendsWord(t *testing.T) {
+	needE2E(t)
+	t.Parallel()
+	d := testDisk(t, "extlinux", "--layout", "extlinux")
+	v := boot(t, "--disk", copyDisk(t, d))
+	v.Expect(prompt, promptTimeout)
+	v.Type(passphrase)
+	v.Expect("press any key to stop", bootTimeout)
+	v.Send("e")
+	v.Expect("Edit the command line", 10*time.Second)
+	v.Send(" romboot.edited=yes\r")
+	if got, want := expectTarget(v), d.cmdline+" romboot.edited=yes"; got != want {
+		t.Errorf("target cmdline %q, want %q", got, want)
+	}
+	v.WaitExit(30 * time.Second)
 }

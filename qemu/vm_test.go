@@ -119,6 +119,14 @@ func (v *vm) Type(line string) {
 	}
 }
 
+// Send types raw keys, without a newline.
+func (v *vm) Send(keys string) {
+	v.t.Helper()
+	if _, err := io.WriteString(v.stdin, keys); err != nil {
+		v.t.Fatalf("typing: %v", err)
+	}
+}
+
 // WaitExit waits for QEMU to end (the guest powered off).
 func (v *vm) WaitExit(timeout time.Duration) {
 	v.t.Helper()

@@ -13,6 +13,7 @@ import (
 	"github.com/romboot/romboot/internal/blockdev"
 	"github.com/romboot/romboot/internal/bootentry"
 	"github.com/romboot/romboot/internal/bootlog"
+	"github.com/romboot/romboot/internal/bootmenu"
 	"github.com/romboot/romboot/internal/cmdline"
 	"github.com/romboot/romboot/internal/console"
 	"github.com/romboot/romboot/internal/dm"
@@ -32,6 +33,9 @@ type config struct {
 	wait    time.Duration
 	cmdline string // fallback command line for vmlinuz-* entries
 	keyslot int
+	entry   string        // romboot.entry=
+	append  string        // romboot.cmdline_append=
+	timeout time.Duration // romboot.timeout=, -1 when not given
 }
 
 func readConfig() (config, error) {
@@ -40,7 +44,7 @@ func readConfig() (config, error) {
 		return config{}, fmt.Errorf("reading /proc/cmdline: %w", err)
 	}
 	p := cmdline.Parse(string(raw))
-	c := config{tries: 3, wait: 10 * time.Second, keyslot: -1}
+	c := config{tries: 3, wait: 10 * time.Second, keyslot: -1, timeout: -1}
 	if v, ok := p.Get("romboot.boot"); ok {
 		s, err := blockdev.ParseSpec(v)
 		if err != nil {
@@ -69,7 +73,16 @@ func readConfig() (config, error) {
 		}
 		c.keyslot = n
 	}
+	if v, ok := p.Get("romboot.timeout"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 30 {
+			return c, fmt.Errorf("romboot.timeout=%q: want seconds from 0 to 30", v)
+		}
+		c.timeout = time.Duration(n) * time.Second
+	}
 	c.cmdline, _ = p.Get("romboot.cmdline")
+	c.entry, _ = p.Get("romboot.entry")
+	c.append, _ = p.Get("romboot.cmdline_append")
 	return c, nil
 }
 
@@ -115,16 +128,27 @@ func (b *booter) boot() error {
 	if err := b.stage("mounting /boot read-only", func() error { return b.mountBoot(mapped) }); err != nil {
 		return err
 	}
-	var entry bootentry.Entry
-	if err := b.stage("choosing the boot entry", func() error {
-		m, err := bootentry.Find(os.DirFS(bootMount), bootentry.Options{FallbackCmdline: cfg.cmdline})
-		if err != nil {
-			return err
+	var menu *bootentry.Menu
+	if err := b.stage("reading the boot entries", func() error {
+		var err error
+		menu, err = bootentry.Find(os.DirFS(bootMount), bootentry.Options{FallbackCmdline: cfg.cmdline, CmdlineAppend: cfg.append, Entry: cfg.entry})
+		if err == nil {
+			b.log.Printf("%d entries from %s, default %q", len(menu.Entries), menu.Entries[0].Source, menu.Entries[menu.Default].Title)
 		}
-		entry, err = m.DefaultEntry()
 		return err
 	}); err != nil {
 		return err
+	}
+	timeout := cfg.timeout
+	if timeout < 0 && menu.Timeout >= 0 {
+		timeout = time.Duration(menu.Timeout) * time.Second
+	}
+	entry, err := bootmenu.Choose(b.con, menu, timeout)
+	if err != nil {
+		return err
+	}
+	if entry.Edited {
+		b.log.Printf("command line edited at the menu")
 	}
 	b.log.Printf("booting %q: %s initrd %v cmdline %q", entry.Title, entry.Kernel, entry.Initrds, entry.Cmdline)
 	if err := b.stage("loading the kernel (kexec_file_load)", func() error {

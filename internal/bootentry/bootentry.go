@@ -25,6 +25,7 @@ type Entry struct {
 	Cmdline string
 	Source  string // "grub:/grub/grub.cfg", "fallback"
 	Broken  string // why it cannot boot; "" when it can
+	Edited  bool   // the command line was edited at the menu
 	index   []int  // GRUB menu position, for default=1>2
 }
 

@@ -19,6 +19,8 @@ import (
 type Console struct {
 	In  *os.File
 	Out io.Writer
+
+	pending []byte // bytes read ahead while decoding an escape sequence
 }
 
 // maxLine bounds a line read from the console.

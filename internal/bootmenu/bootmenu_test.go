@@ -1,0 +1,91 @@
+package bootmenu
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/romboot/romboot/internal/bootentry"
+	"github.com/romboot/romboot/internal/console"
+)
+
+func menu() *bootentry.Menu {
+	return &bootentry.Menu{Default: 0, Timeout: 5, Entries: []bootentry.Entry{
+		{Title: "Debian", Kernel: "/vmlinuz-a", Cmdline: "root=/dev/a ro"},
+		{Title: "Debian (recovery)", Kernel: "/vmlinuz-a", Cmdline: "root=/dev/a ro single"},
+		{Title: "Old", Kernel: "/vmlinuz-old", Broken: "kernel /vmlinuz-old not found"},
+	}}
+}
+
+// typed returns a console whose input arrives as the test writes it.
+func typed(t *testing.T) (*console.Console, *os.File, *bytes.Buffer) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	var out bytes.Buffer
+	return &console.Console{In: r, Out: &out}, w, &out
+}
+
+func TestCountdownBootsDefault(t *testing.T) {
+	c, _, out := typed(t)
+	start := time.Now()
+	e, err := Choose(c, menu(), time.Second)
+	if err != nil || e.Title != "Debian" {
+		t.Fatalf("%+v %v", e, err)
+	}
+	if time.Since(start) < 900*time.Millisecond {
+		t.Fatal("did not wait for the countdown")
+	}
+	if !strings.Contains(out.String(), `Booting "Debian" in  1 s`) || !strings.Contains(out.String(), "> * 1) Debian") {
+		t.Fatalf("screen:\n%s", out)
+	}
+}
+
+func TestChooseByNumberAndArrows(t *testing.T) {
+	for input, want := range map[string]string{
+		"2\r":            "Debian (recovery)",
+		"\x1b[B\r":       "Debian (recovery)",
+		"\x1b[A\x1b[A\r": "Debian (recovery)", // up twice from 1 wraps to 3, then 2
+		"x\r":            "Debian",            // any key stops the countdown
+		"3\r2\r":         "Debian (recovery)", // a broken entry does not boot
+	} {
+		c, w, out := typed(t)
+		w.WriteString(input)
+		e, err := Choose(c, menu(), 10*time.Second)
+		if err != nil || e.Title != want {
+			t.Errorf("%q: got %q (%v), want %q\n%s", input, e.Title, err, want, out)
+		}
+	}
+}
+
+func TestEdit(t *testing.T) {
+	c, w, out := typed(t)
+	w.WriteString("e\x7f\x7f\x7f rw romboot.e2e=1\r")
+	e, err := Choose(c, menu(), 10*time.Second)
+	if err != nil || e.Cmdline != "root=/dev/a rw romboot.e2e=1" || !e.Edited || e.Title != "Debian" {
+		t.Fatalf("%+v %v\n%s", e, err, out)
+	}
+	// Esc cancels the edit: the entry boots unchanged.
+	c, w, _ = typed(t)
+	w.WriteString("2e junk\x1b\r")
+	e, err = Choose(c, menu(), 10*time.Second)
+	if err != nil || e.Cmdline != "root=/dev/a ro single" || e.Edited {
+		t.Fatalf("after Esc: %+v %v", e, err)
+	}
+}
+
+func TestNoMenu(t *testing.T) {
+	c, _, out := typed(t)
+	m := menu()
+	m.Entries = m.Entries[:1]
+	if e, err := Choose(c, m, 5*time.Second); err != nil || e.Title != "Debian" || out.Len() != 0 {
+		t.Fatalf("one entry: %+v %v %q", e, err, out)
+	}
+	if e, err := Choose(c, menu(), 0); err != nil || e.Title != "Debian" || out.Len() != 0 {
+		t.Fatalf("timeout 0: %+v %v %q", e, err, out)
+	}
+}
