@@ -1,0 +1,359 @@
+package httpd
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var hello = []byte("Hello, world\n") // 13 bytes
+
+func testHandler() Handler {
+	return HandlerFunc(func(req *Request, resp *Response) {
+		switch string(req.Path) {
+		case "/hello":
+			resp.Body = append(resp.Body, hello...)
+		case "/slow":
+			time.Sleep(300 * time.Millisecond)
+			resp.Body = append(resp.Body, "slow\n"...)
+		case "/big":
+			resp.Body = append(resp.Body, strings.Repeat("x", 1<<20)...)
+		case "/panic":
+			panic("handler bug")
+		default:
+			resp.Status = 404
+			resp.Body = append(resp.Body, "not found\n"...)
+		}
+	})
+}
+
+func start(t *testing.T, cfg Config) *Server {
+	t.Helper()
+	cfg.Addr = "127.0.0.1:0"
+	if cfg.Handler == nil {
+		cfg.Handler = testHandler()
+	}
+	s, err := Listen(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func dial(t *testing.T, s *Server) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", s.Addr().String(), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
+// roundTrip sends raw and reads one response.
+func roundTrip(t *testing.T, c net.Conn, br *bufio.Reader, raw string) (*http.Response, string) {
+	t.Helper()
+	if raw != "" {
+		if _, err := io.WriteString(c, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var req *http.Request
+	if strings.HasPrefix(raw, "HEAD ") {
+		req = &http.Request{Method: "HEAD"}
+	}
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		t.Fatalf("reading response to %.40q: %v", raw, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(body)
+}
+
+func TestBasics(t *testing.T) {
+	s := start(t, Config{Workers: 2})
+	c := dial(t, s)
+	br := bufio.NewReader(c)
+	resp, body := roundTrip(t, c, br, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp.StatusCode != 200 || body != string(hello) || resp.Header.Get("Server") != "romboot" || resp.Header.Get("Date") == "" || resp.ContentLength != 13 || resp.Close {
+		t.Fatalf("%v %q %v", resp.Status, body, resp.Header)
+	}
+	resp, body = roundTrip(t, c, br, "HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp.StatusCode != 200 || body != "" || resp.Header.Get("Content-Length") != "13" {
+		t.Fatalf("HEAD: %v %q %v", resp.Status, body, resp.Header)
+	}
+	for raw, code := range map[string]int{
+		"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n":                    404,
+		"POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi": 405,
+		"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n":                   500,
+	} {
+		if resp, _ := roundTrip(t, c, br, raw); resp.StatusCode != code {
+			t.Errorf("%q: %d, want %d", raw, resp.StatusCode, code)
+		}
+	}
+	// Pipelining: three requests in one write, answered in order.
+	io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+	for _, want := range []int{200, 404, 200} {
+		if resp, _ := roundTrip(t, c, br, ""); resp.StatusCode != want {
+			t.Fatalf("pipelined: %d, want %d", resp.StatusCode, want)
+		}
+	}
+	// HTTP/1.0 closes by default.
+	c2 := dial(t, s)
+	br2 := bufio.NewReader(c2)
+	if resp, _ := roundTrip(t, c2, br2, "GET /hello HTTP/1.0\r\n\r\n"); !resp.Close {
+		t.Fatal("HTTP/1.0 without keep-alive was not closed")
+	}
+	if _, err := br2.ReadByte(); err != io.EOF {
+		t.Fatalf("connection not closed after HTTP/1.0: %v", err)
+	}
+	// Large responses are sent whole.
+	c3 := dial(t, s)
+	if _, body := roundTrip(t, c3, bufio.NewReader(c3), "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"); len(body) != 1<<20 {
+		t.Fatalf("big body %d bytes", len(body))
+	}
+}
+
+func TestBadRequestsKeepServing(t *testing.T) {
+	s := start(t, Config{Workers: 2})
+	for raw, code := range map[string]int{
+		"\x16\x03\x01garbage\r\n\r\n": 400,
+		"GET / HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("a", 9000) + "\r\n\r\n": 431,
+		"GET /" + strings.Repeat("a", 3000) + " HTTP/1.1\r\nHost: x\r\n\r\n":          414,
+		"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n":                                      501,
+	} {
+		c := dial(t, s)
+		resp, _ := roundTrip(t, c, bufio.NewReader(c), raw)
+		if resp.StatusCode != code || !resp.Close {
+			t.Errorf("%.30q: %d (close %v), want %d and close", raw, resp.StatusCode, resp.Close, code)
+		}
+	}
+	c := dial(t, s)
+	if resp, _ := roundTrip(t, c, bufio.NewReader(c), "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 {
+		t.Fatal("server stopped serving after bad requests")
+	}
+}
+
+// TestCloseWithUnreadData: the client sends a request with Connection:
+// close and more bytes after it; the response must still arrive whole
+// (closing with unread data would reset the connection).
+func TestCloseWithUnreadData(t *testing.T) {
+	s := start(t, Config{Workers: 2})
+	for i := 0; i < 20; i++ {
+		c := dial(t, s)
+		io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"+strings.Repeat("trailing junk ", 2000))
+		time.Sleep(5 * time.Millisecond)
+		all, err := io.ReadAll(c)
+		if err != nil || !strings.HasSuffix(string(all), string(hello)) {
+			t.Fatalf("response lost: %v %q", err, all)
+		}
+	}
+}
+
+// load runs n requests over conc connections and checks every response.
+func load(t *testing.T, s *Server, n, conc int, keepAlive bool) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var done, bad atomic.Int64
+	errs := make(chan error, conc)
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var c net.Conn
+			var br *bufio.Reader
+			for done.Add(1) <= int64(n) {
+				if c == nil {
+					var err error
+					if c, err = net.DialTimeout("tcp", s.Addr().String(), 5*time.Second); err != nil {
+						errs <- err
+						return
+					}
+					c.SetDeadline(time.Now().Add(30 * time.Second))
+					br = bufio.NewReader(c)
+				}
+				req := "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+				if !keepAlive {
+					req = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+				}
+				if _, err := io.WriteString(c, req); err != nil {
+					errs <- err
+					return
+				}
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				body, err := io.ReadAll(resp.Body)
+				if err != nil || resp.StatusCode != 200 || string(body) != string(hello) {
+					bad.Add(1)
+				}
+				if !keepAlive {
+					c.Close()
+					c = nil
+				}
+			}
+			if c != nil {
+				c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("client: %v", err)
+	}
+	if bad.Load() != 0 {
+		t.Fatalf("%d bad responses", bad.Load())
+	}
+}
+
+func TestLoad(t *testing.T) {
+	s := start(t, Config{Workers: 4})
+	load(t, s, 20000, 100, true)
+	load(t, s, 20000, 100, false)
+	if got := s.Stats.Requests.Load(); got < 40000 {
+		t.Fatalf("served %d requests, want 40000", got)
+	}
+}
+
+// TestMoreKeepAliveClientsThanWorkers: 50 keep-alive clients that pause
+// between requests, on 4 workers, all served without timeouts.
+func TestMoreKeepAliveClientsThanWorkers(t *testing.T) {
+	s := start(t, Config{Workers: 4})
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", s.Addr().String())
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for j := 0; j < 5; j++ {
+				c.SetDeadline(time.Now().Add(2 * time.Second))
+				io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					failed.Add(1)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				time.Sleep(100 * time.Millisecond) // idle: the worker must not wait for us
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		t.Fatalf("%d clients timed out or failed", failed.Load())
+	}
+}
+
+// TestSlowloris: 500 connections that send half a request and go quiet do
+// not keep a new client from its answer; they get 408 at the deadline.
+func TestSlowloris(t *testing.T) {
+	s := start(t, Config{Workers: 4, ReadTimeout: 2 * time.Second})
+	var idle []net.Conn
+	for i := 0; i < 500; i++ {
+		c, err := net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+		idle = append(idle, c)
+	}
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	c := dial(t, s)
+	if resp, _ := roundTrip(t, c, bufio.NewReader(c), "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 {
+		t.Fatal(resp.Status)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("new client waited %v behind 500 idle connections", d)
+	}
+	idle[0].SetDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(idle[0]), nil)
+	if err != nil || resp.StatusCode != 408 {
+		t.Fatalf("slow client: %v %v", resp, err)
+	}
+}
+
+// TestFullQueue503: with one worker busy and a ring of one, further
+// connections are refused with 503, never queued over another.
+func TestFullQueue503(t *testing.T) {
+	s := start(t, Config{Workers: 1, Queue: 1})
+	var wg sync.WaitGroup
+	codes := make(chan int, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", s.Addr().String())
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				codes <- -1
+				return
+			}
+			codes <- resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count[503] == 0 || count[200] == 0 || count[-1] != 0 {
+		t.Fatalf("responses %v: want some 200, some 503, no failures", count)
+	}
+}
+
+func TestShutdown(t *testing.T) {
+	cfg := Config{Addr: "127.0.0.1:0", Handler: testHandler(), Workers: 3}
+	s, err := Listen(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	c, _ := net.Dial("tcp", s.Addr().String())
+	io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+	http.ReadResponse(bufio.NewReader(c), nil)
+	done := make(chan struct{})
+	go func() { s.Shutdown(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown hung")
+	}
+	if _, err := net.DialTimeout("tcp", s.Addr().String(), time.Second); err == nil {
+		t.Fatal("still accepting after Shutdown")
+	}
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("idle connection still open after Shutdown")
+	}
+}
