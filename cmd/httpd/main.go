@@ -1,0 +1,62 @@
+// Command httpd serves romboot's diagnostics pages for the machine it runs
+// on, with the same engine the payload uses, and /hello (a fixed 13-byte
+// body) for benchmarks.
+//
+//	httpd -listen 127.0.0.1:8080 -engine pool -workers 4
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/romboot/romboot/internal/diag"
+	"github.com/romboot/romboot/internal/httpd"
+)
+
+var version = "dev"
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "httpd:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until SIGINT/SIGTERM (or until stop is closed, for tests).
+func run(args []string, stderr io.Writer, stop <-chan struct{}) error {
+	fs := flag.NewFlagSet("httpd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "address:port to listen on")
+	engine := fs.String("engine", "pool", "server engine: pool")
+	workers := fs.Int("workers", 4, "worker threads")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *engine != "pool" {
+		return fmt.Errorf("unknown engine %q (pool)", *engine)
+	}
+	logf := func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) }
+	s, err := httpd.Listen(httpd.Config{
+		Addr:    *listen,
+		Workers: *workers,
+		Handler: diag.Handler(diag.Sources{Version: version, Root: "/"}),
+		Logf:    logf,
+	})
+	if err != nil {
+		return err
+	}
+	s.Serve()
+	fmt.Fprintf(stderr, "httpd: serving on http://%s/ (engine %s, %d workers)\n", s.Addr(), *engine, *workers)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case <-sig:
+	case <-stop:
+	}
+	s.Shutdown()
+	return nil
+}
