@@ -8,8 +8,11 @@ package qemu_test
 import (
 	"bufio"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +22,7 @@ import (
 	"time"
 
 	"github.com/romboot/romboot/internal/luks/lukstest"
+	"github.com/romboot/romboot/internal/testutil"
 )
 
 // A passphrase that appears nowhere else, so a leak cannot hide.
@@ -367,4 +371,90 @@ func TestMenuEditAppendsWord(t *testing.T) {
 		t.Errorf("target cmdline %q, want %q", got, want)
 	}
 	v.WaitExit(30 * time.Second)
+}
+
+// freePort returns a TCP port free on the host's loopback.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// get fetches a URL, retrying while the guest's server comes up.
+func get(t testing.TB, url string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: 5 * time.Second}
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode == 200 {
+				return string(b)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func TestDiagnosticsServerInROM(t *testing.T) {
+	needE2E(t)
+	t.Parallel()
+	curl := testutil.NeedTool(t, "curl")
+	d := testDisk(t, "luks2")
+	port := freePort(t)
+	v := boot(t, "--disk", copyDisk(t, d), "--diag-port", fmt.Sprint(port), "--append", "ip=dhcp romboot.diag=0.0.0.0:80")
+	v.Expect(prompt, promptTimeout)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	get(t, base+"/healthz", 30*time.Second)
+	out, err := exec.Command(curl, "-fsS", base+"/").CombinedOutput()
+	if err != nil {
+		t.Fatalf("curl: %v %s", err, out)
+	}
+	page := string(out)
+	for _, want := range []string{"romboot diagnostics", "Linux 6.1.", "waiting for passphrase for /dev/vda1", "crypto_LUKS", "<svg"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	var facts struct {
+		Kernel string `json:"kernel"`
+		State  string `json:"state"`
+		Block  []struct {
+			Name string `json:"name"`
+			UUID string `json:"uuid"`
+			LUKS *struct {
+				Version int    `json:"version"`
+				Cipher  string `json:"cipher"`
+			} `json:"luks"`
+		} `json:"block_devices"`
+	}
+	if err := json.Unmarshal([]byte(get(t, base+"/diag.json", 10*time.Second)), &facts); err != nil {
+		t.Fatalf("diag.json: %v", err)
+	}
+	found := false
+	for _, b := range facts.Block {
+		if b.Name == "vda1" && b.LUKS != nil && b.LUKS.Version == 2 && b.UUID == "5e1f0000-0000-4000-8000-0000000010c5" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("diag.json does not list the LUKS partition: %+v", facts.Block)
+	}
+	v.Type(passphrase)
+	if got := expectTarget(v); got != d.cmdline {
+		t.Errorf("target cmdline %q, want %q", got, d.cmdline)
+	}
+	v.WaitExit(30 * time.Second)
+	if strings.Contains(page, passphrase) {
+		t.Error("passphrase on the page")
+	}
 }

@@ -16,7 +16,9 @@ import (
 	"github.com/romboot/romboot/internal/bootmenu"
 	"github.com/romboot/romboot/internal/cmdline"
 	"github.com/romboot/romboot/internal/console"
+	"github.com/romboot/romboot/internal/diag"
 	"github.com/romboot/romboot/internal/dm"
+	"github.com/romboot/romboot/internal/httpd"
 	"github.com/romboot/romboot/internal/kexec"
 	"github.com/romboot/romboot/internal/luks"
 )
@@ -90,13 +92,17 @@ func readConfig() (config, error) {
 type booter struct {
 	log     *bootlog.Log
 	con     *console.Console
+	state   *diag.State
+	diagSrv *httpd.Server
 	mounted bool
 	mapped  bool
 	ctl     *dm.Control
 }
 
-// stage runs fn as a named, timed stage.
+// stage runs fn as a named, timed stage; the diagnostics page shows it as
+// the boot's state meanwhile.
 func (b *booter) stage(name string, fn func() error) error {
+	b.state.Set(name)
 	end := b.log.Stage(name)
 	err := fn()
 	end(err)
@@ -143,6 +149,7 @@ func (b *booter) boot() error {
 	if timeout < 0 && menu.Timeout >= 0 {
 		timeout = time.Duration(menu.Timeout) * time.Second
 	}
+	b.state.Set("boot menu")
 	entry, err := bootmenu.Choose(b.con, menu, timeout)
 	if err != nil {
 		return err
@@ -151,6 +158,7 @@ func (b *booter) boot() error {
 		b.log.Printf("command line edited at the menu")
 	}
 	b.log.Printf("booting %q: %s initrd %v cmdline %q", entry.Title, entry.Kernel, entry.Initrds, entry.Cmdline)
+	b.state.Set("booting " + entry.Title)
 	if err := b.stage("loading the kernel (kexec_file_load)", func() error {
 		var initrds []string
 		for _, in := range entry.Initrds {
@@ -164,6 +172,7 @@ func (b *booter) boot() error {
 		return err
 	}
 	fmt.Fprint(b.con.Out, b.log.Timeline())
+	b.stopDiag()
 	b.log.Printf("jumping to %s", entry.Kernel)
 	return kexec.Exec()
 }
@@ -285,10 +294,12 @@ func (b *booter) unlockAndMap(cfg config, dev blockdev.Device, mapped *string) e
 	var vol *luks.Volume
 	defer func() { vol.Wipe() }()
 	for try := 1; ; try++ {
+		b.state.Set("waiting for passphrase for " + dev.Path)
 		pass, err := b.con.ReadPassphrase(fmt.Sprintf("Enter passphrase for %s: ", dev.Path))
 		if err != nil {
 			return fmt.Errorf("reading the passphrase: %w", err)
 		}
+		b.state.Set("unlocking")
 		end := b.log.Stage("unlocking")
 		vol, err = hdr.Unlock(pass, luks.UnlockOptions{
 			Keyslot: cfg.keyslot,

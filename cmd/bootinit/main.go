@@ -14,6 +14,7 @@ import (
 	"github.com/romboot/romboot/internal/bootlog"
 	"github.com/romboot/romboot/internal/cmdline"
 	"github.com/romboot/romboot/internal/console"
+	"github.com/romboot/romboot/internal/diag"
 	"github.com/romboot/romboot/internal/earlyinit"
 )
 
@@ -41,10 +42,16 @@ func main() {
 		log.Printf("transparent huge pages: %v", err)
 	}
 	con := &console.Console{In: os.Stdin, Out: os.Stdout}
-	b := &booter{log: log, con: con}
+	b := &booter{log: log, con: con, state: &diag.State{}}
+	if addr := diagAddr(); addr != "" {
+		if err := b.startDiag(addr); err != nil {
+			log.Printf("%v", err)
+		}
+	}
 	for {
 		err := b.attempt()
 		// attempt returns only on failure: kexec does not come back.
+		b.state.Set("error: " + err.Error())
 		fmt.Fprintf(os.Stdout, "\nromboot: %v\n", err)
 		if hint := hintFor(err); hint != "" {
 			fmt.Fprintf(os.Stdout, "romboot: %s\n", hint)
@@ -76,7 +83,7 @@ func recovery(b *booter) {
 	for {
 		k, err := b.con.Menu("\nromboot recovery menu:", []console.MenuItem{
 			{Key: 'r', Label: "retry the boot"},
-			{Key: 'd', Label: "diagnostics (log, timeline, block devices)"},
+			{Key: 'd', Label: "diagnostics (log, timeline, block devices; starts the HTTP server)"},
 			{Key: 'b', Label: "reboot"},
 			{Key: 'p', Label: "power off"},
 		})
@@ -124,7 +131,15 @@ func showDiagnostics(b *booter) {
 	for _, l := range b.log.Lines() {
 		fmt.Fprintln(out, "  "+l)
 	}
-	fmt.Fprintln(out, "The HTTP diagnostics server is not available in this build.")
+	addr := diagAddr()
+	if addr == "" {
+		addr = defaultDiagAddr
+	}
+	if err := b.startDiag(addr); err != nil {
+		fmt.Fprintf(out, "%v\n", err)
+		return
+	}
+	fmt.Fprintf(out, "Diagnostics are served at http://%s/ (this machine's addresses: %s): try curl http://<address>/\n", b.diagSrv.Addr(), addresses())
 }
 
 // thpMode is romboot.thp= from the command line, "always" by default.

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/romboot/romboot/internal/cmdline"
+	"github.com/romboot/romboot/internal/diag"
+	"github.com/romboot/romboot/internal/httpd"
+)
+
+// defaultDiagAddr is where `d` in the recovery menu serves when the command
+// line named no address.
+const defaultDiagAddr = "0.0.0.0:80"
+
+// diagAddr returns romboot.diag= from the command line, "" when absent.
+func diagAddr() string {
+	raw, _ := os.ReadFile("/proc/cmdline")
+	v, _ := cmdline.Parse(string(raw)).Get("romboot.diag")
+	return v
+}
+
+// startDiag starts the diagnostics server on addr, once. The boot goes on
+// while it serves; the page shows the state live. No socket is opened
+// unless this is called (romboot.diag= or `d` in the recovery menu).
+func (b *booter) startDiag(addr string) error {
+	if b.diagSrv != nil {
+		return nil
+	}
+	s, err := httpd.Listen(httpd.Config{
+		Addr:    addr,
+		Workers: 2,
+		Handler: diag.Handler(diag.Sources{Version: version, Log: b.log, State: b.state, Root: "/"}),
+		Logf:    b.log.Printf,
+	})
+	if err != nil {
+		return fmt.Errorf("diagnostics server on %s: %w", addr, err)
+	}
+	s.Serve()
+	b.diagSrv = s
+	b.log.Printf("diagnostics: http://%s/ (this machine's addresses: %s)", s.Addr(), addresses())
+	return nil
+}
+
+// stopDiag closes the server's sockets before the kexec.
+func (b *booter) stopDiag() {
+	if b.diagSrv != nil {
+		b.diagSrv.Shutdown()
+		b.diagSrv = nil
+	}
+}
+
+// addresses lists the network addresses the kernel configured (ip=).
+func addresses() string {
+	var out []string
+	for _, n := range diag.Collect(diag.Sources{Root: "/"}).Net {
+		if n.Name == "lo" {
+			continue
+		}
+		for _, a := range n.Addrs {
+			if !strings.HasPrefix(a, "fe80:") {
+				out = append(out, n.Name+" "+a)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return "none: add ip=dhcp to the payload's command line"
+	}
+	return strings.Join(out, ", ")
+}
