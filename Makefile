@@ -8,7 +8,7 @@ GO      ?= go
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)'
 export SOURCE_DATE_EPOCH ?= 0
 
-.PHONY: all deps kernel bootinit initramfs payload disk qemu test vet size fuzz bench bench-kdf clean
+.PHONY: all deps kernel bootinit initramfs payload disk qemu test vet size fuzz bench bench-kdf bench-httpd clean
 
 all: payload
 
@@ -52,10 +52,14 @@ size: payload
 	printf '%-22s %10d (uncompressed init)\n' bootinit $$(stat -c %s $(OUT)/bootinit)
 
 # Benchmarks: our unlock time against cryptsetup's (host and QEMU).
-bench: bench-kdf
+bench: bench-kdf bench-httpd
 
 bench-kdf: deps
 	scripts/bench-kdf
+
+# The diagnostics server's engines against net/http and nginx (wrk, loopback).
+bench-httpd: deps
+	scripts/bench-httpd
 
 # Every fuzz target for FUZZTIME each (default 60s).
 fuzz:

@@ -37,6 +37,12 @@ type ring struct {
 	head int
 	n    int
 	seq  atomic.Uint32
+	// sleepers counts workers in (or about to enter) futexWait, so a push
+	// makes the wake system call only when someone sleeps. Safe: a worker
+	// increments it before it sleeps on a seq value read before it looked,
+	// and a pusher bumps seq before it reads sleepers, so either the worker
+	// sees the new seq or the pusher sees the sleeper.
+	sleepers atomic.Int32
 }
 
 func newRing(size int) *ring { return &ring{buf: make([]*conn, size)} }
@@ -51,7 +57,9 @@ func (q *ring) push(c *conn) bool {
 	q.n++
 	q.mu.Unlock()
 	q.seq.Add(1)
-	futexWake(&q.seq, 1)
+	if q.sleepers.Load() > 0 {
+		futexWake(&q.seq, 1)
+	}
 	return true
 }
 
@@ -77,7 +85,9 @@ func (q *ring) wait(timeout time.Duration) *conn {
 	if c := q.pop(); c != nil {
 		return c
 	}
+	q.sleepers.Add(1)
 	futexWait(&q.seq, s, timeout)
+	q.sleepers.Add(-1)
 	return q.pop()
 }
 

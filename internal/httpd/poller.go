@@ -54,11 +54,11 @@ func (p *poller) park(c *conn) {
 	p.conns[fd] = c
 	p.mu.Unlock()
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(fd)}
-	err := unix.EpollCtl(p.epfd, op, fd, &ev)
+	err := rawEpollCtl(p.epfd, op, fd, &ev)
 	if errors.Is(err, unix.ENOENT) {
-		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
+		err = rawEpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
 	} else if errors.Is(err, unix.EEXIST) {
-		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+		err = rawEpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
 	}
 	if err != nil {
 		// Not registered: no event can hand c to anyone else.
@@ -109,7 +109,7 @@ func (p *poller) loop() {
 func (p *poller) drain(c *conn) {
 	var buf [4096]byte
 	for {
-		n, err := unix.Read(c.fd, buf[:])
+		n, err := rawRead(c.fd, buf[:])
 		if n > 0 {
 			continue
 		}
@@ -127,7 +127,7 @@ func (p *poller) drain(c *conn) {
 }
 
 func (p *poller) forget(c *conn) {
-	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	rawEpollCtl(p.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 	c.armed = false
 }
 

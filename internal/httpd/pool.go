@@ -185,7 +185,7 @@ func (s *Server) Shutdown() {
 
 func (s *Server) acceptLoop() {
 	for !s.stopping.Load() {
-		fd, _, err := unix.Accept4(s.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, err := accept4(s.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
 			switch {
 			case errors.Is(err, unix.EINTR), errors.Is(err, unix.ECONNABORTED):
@@ -219,7 +219,7 @@ func (s *Server) newConn(fd int) *conn {
 func (s *Server) reject(c *conn, code int) {
 	errorResponse(&c.resp, code)
 	c.out = appendResponse(c.out[:0], false, &c.resp, false, s.date.get(time.Now()))
-	unix.Write(c.fd, c.out) // best effort: never block the caller
+	rawWrite(c.fd, c.out) // best effort: never block the caller
 	s.lingerClose(c)
 }
 
@@ -254,7 +254,7 @@ func (s *Server) serveConn(c *conn) {
 			}
 			c.in = append(c.in, make([]byte, cap(c.in))...)[:len(c.in)]
 		}
-		n, err := unix.Read(c.fd, c.in[len(c.in):cap(c.in)])
+		n, err := rawRead(c.fd, c.in[len(c.in):cap(c.in)])
 		switch {
 		case errors.Is(err, unix.EAGAIN):
 			s.poll.park(c)
@@ -290,6 +290,13 @@ func (s *Server) serveConn(c *conn) {
 			s.lingerClose(c)
 			return
 		}
+		if len(out) > 0 && len(c.in) == 0 {
+			// Answered everything it sent: a client waiting for the
+			// response has sent nothing more yet, so skip the read that
+			// would only say EAGAIN.
+			s.poll.park(c)
+			return
+		}
 	}
 	// Let others have a turn: back through the poller.
 	s.poll.park(c)
@@ -299,7 +306,7 @@ func (s *Server) serveConn(c *conn) {
 func (s *Server) sendAll(fd int, b []byte) error {
 	deadline := time.Now().Add(s.cfg.SendTimeout)
 	for len(b) > 0 {
-		n, err := unix.Write(fd, b)
+		n, err := rawWrite(fd, b)
 		if n > 0 {
 			b = b[n:]
 			continue
@@ -326,14 +333,14 @@ func (s *Server) sendAll(fd int, b []byte) error {
 // still sends until it closes (or 2 s pass), so unread data never turns the
 // close into a reset that destroys the response in flight. It never blocks.
 func (s *Server) lingerClose(c *conn) {
-	unix.Shutdown(c.fd, unix.SHUT_WR)
+	rawShutdown(c.fd, unix.SHUT_WR)
 	c.closing = true
 	c.deadline = time.Now().Add(lingerTimeout)
 	s.poll.park(c)
 }
 
 func (s *Server) closeConn(c *conn) {
-	unix.Close(c.fd)
+	rawClose(c.fd)
 	c.fd = -1
 	if cap(c.in) <= 64<<10 {
 		s.conns.Put(c)
