@@ -1,8 +1,11 @@
 # romboot: the front door. `make qemu` builds everything and boots the payload
 # in QEMU against the encrypted test disk; `make test` runs every test.
 BOARD   ?= qemu
-DIAG    ?= 0
-OUT     := build/$(BOARD)$(if $(filter 1,$(DIAG)),-diag,)
+# DIAG=1 builds the HTTP diagnostics server into the init and the network
+# into the kernel. The qemu board always has them (the e2e tests use them).
+DIAG    ?= $(if $(filter qemu,$(BOARD)),1,0)
+OUT     := build/$(BOARD)$(if $(and $(filter 1,$(DIAG)),$(filter-out qemu,$(BOARD))),-diag,)
+TAGS    := $(if $(filter 1,$(DIAG)),,-tags nodiag)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO      ?= go
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)'
@@ -20,7 +23,7 @@ kernel: deps
 
 bootinit:
 	@mkdir -p $(OUT)
-	$(GOBUILD) -o $(OUT)/bootinit ./cmd/bootinit
+	$(GOBUILD) $(TAGS) -o $(OUT)/bootinit ./cmd/bootinit
 
 initramfs: bootinit
 	$(GO) run ./initramfs -list initramfs/files.txt -D BOOTINIT=$(OUT)/bootinit -o $(OUT)/initramfs.cpio.xz
@@ -45,21 +48,10 @@ test: SHELL := /bin/bash
 test: deps vet payload
 	ROMBOOT_REQUIRE_TOOLS=1 ROMBOOT_E2E=1 ROMBOOT_BUILD=$(CURDIR)/$(OUT) $(GO) test -count=1 -timeout 40m ./...
 
+# Bytes of kernel and initramfs against the board's flash budget; fails
+# when over (scripts/size).
 size: payload
-	@k=$$(stat -c %s $(OUT)/bzImage); i=$$(stat -c %s $(OUT)/initramfs.cpio.xz); \
-	printf '%-22s %10s\n' "board $(BOARD)" bytes; \
-	printf '%-22s %10d\n' bzImage $$k initramfs.cpio.xz $$i total $$((k+i)); \
-	printf '%-22s %10d (uncompressed init)\n' bootinit $$(stat -c %s $(OUT)/bootinit)
-
-# Benchmarks: our unlock time against cryptsetup's (host and QEMU).
-bench: bench-kdf bench-httpd
-
-bench-kdf: deps
-	scripts/bench-kdf
-
-# The diagnostics server's engines against net/http and nginx (wrk, loopback).
-bench-httpd: deps
-	scripts/bench-httpd
+	@scripts/size $(BOARD) $(DIAG) $(OUT)
 
 # Every fuzz target for FUZZTIME each (default 60s).
 fuzz:

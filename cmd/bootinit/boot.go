@@ -16,9 +16,7 @@ import (
 	"github.com/romboot/romboot/internal/bootmenu"
 	"github.com/romboot/romboot/internal/cmdline"
 	"github.com/romboot/romboot/internal/console"
-	"github.com/romboot/romboot/internal/diag"
 	"github.com/romboot/romboot/internal/dm"
-	"github.com/romboot/romboot/internal/httpd"
 	"github.com/romboot/romboot/internal/kexec"
 	"github.com/romboot/romboot/internal/luks"
 )
@@ -88,12 +86,16 @@ func readConfig() (config, error) {
 	return c, nil
 }
 
+// bootState is where the boot says what it is doing (the diagnostics page
+// shows it).
+type bootState interface{ Set(string) }
+
 // booter holds one boot attempt's state, so cleanup can undo it.
 type booter struct {
 	log     *bootlog.Log
 	con     *console.Console
-	state   *diag.State
-	diagSrv *httpd.Server
+	state   bootState
+	diagSrv any // the diagnostics server, when running (*httpd.Server)
 	mounted bool
 	mapped  bool
 	ctl     *dm.Control

@@ -1,3 +1,5 @@
+//go:build !nodiag
+
 package main
 
 import (
@@ -21,6 +23,12 @@ func diagAddr() string {
 	return v
 }
 
+// diagBuilt says whether this build has the HTTP diagnostics server.
+const diagBuilt = true
+
+// newState returns the state the diagnostics page shows.
+func newState() bootState { return &diag.State{} }
+
 // startDiag starts the diagnostics server on addr, once. The boot goes on
 // while it serves; the page shows the state live. No socket is opened
 // unless this is called (romboot.diag= or `d` in the recovery menu).
@@ -28,10 +36,11 @@ func (b *booter) startDiag(addr string) error {
 	if b.diagSrv != nil {
 		return nil
 	}
+	st, _ := b.state.(*diag.State)
 	s, err := httpd.Listen(httpd.Config{
 		Addr:    addr,
 		Workers: 2,
-		Handler: diag.Handler(diag.Sources{Version: version, Log: b.log, State: b.state, Root: "/"}),
+		Handler: diag.Handler(diag.Sources{Version: version, Log: b.log, State: st, Root: "/"}),
 		Logf:    b.log.Printf,
 	})
 	if err != nil {
@@ -39,16 +48,25 @@ func (b *booter) startDiag(addr string) error {
 	}
 	s.Serve()
 	b.diagSrv = s
-	b.log.Printf("diagnostics: http://%s/ (this machine's addresses: %s)", s.Addr(), addresses())
+	b.log.Printf("diagnostics: %s", b.diagURL())
 	return nil
+}
+
+// diagURL says where the running server can be reached.
+func (b *booter) diagURL() string {
+	s, ok := b.diagSrv.(*httpd.Server)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("http://%s/ (this machine's addresses: %s)", s.Addr(), addresses())
 }
 
 // stopDiag closes the server's sockets before the kexec.
 func (b *booter) stopDiag() {
-	if b.diagSrv != nil {
-		b.diagSrv.Shutdown()
-		b.diagSrv = nil
+	if s, ok := b.diagSrv.(*httpd.Server); ok {
+		s.Shutdown()
 	}
+	b.diagSrv = nil
 }
 
 // addresses lists the network addresses the kernel configured (ip=).

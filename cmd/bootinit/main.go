@@ -14,7 +14,6 @@ import (
 	"github.com/romboot/romboot/internal/bootlog"
 	"github.com/romboot/romboot/internal/cmdline"
 	"github.com/romboot/romboot/internal/console"
-	"github.com/romboot/romboot/internal/diag"
 	"github.com/romboot/romboot/internal/earlyinit"
 )
 
@@ -42,7 +41,7 @@ func main() {
 		log.Printf("transparent huge pages: %v", err)
 	}
 	con := &console.Console{In: os.Stdin, Out: os.Stdout}
-	b := &booter{log: log, con: con, state: &diag.State{}}
+	b := &booter{log: log, con: con, state: newState()}
 	if addr := diagAddr(); addr != "" {
 		if err := b.startDiag(addr); err != nil {
 			log.Printf("%v", err)
@@ -83,7 +82,7 @@ func recovery(b *booter) {
 	for {
 		k, err := b.con.Menu("\nromboot recovery menu:", []console.MenuItem{
 			{Key: 'r', Label: "retry the boot"},
-			{Key: 'd', Label: "diagnostics (log, timeline, block devices; starts the HTTP server)"},
+			{Key: 'd', Label: diagLabel()},
 			{Key: 'b', Label: "reboot"},
 			{Key: 'p', Label: "power off"},
 		})
@@ -139,7 +138,7 @@ func showDiagnostics(b *booter) {
 		fmt.Fprintf(out, "%v\n", err)
 		return
 	}
-	fmt.Fprintf(out, "Diagnostics are served at http://%s/ (this machine's addresses: %s): try curl http://<address>/\n", b.diagSrv.Addr(), addresses())
+	fmt.Fprintf(out, "Diagnostics are served at %s: try curl http://<address>/\n", b.diagURL())
 }
 
 // thpMode is romboot.thp= from the command line, "always" by default.
@@ -149,6 +148,13 @@ func thpMode() string {
 		return v
 	}
 	return "always"
+}
+
+func diagLabel() string {
+	if diagBuilt {
+		return "diagnostics (log, timeline, block devices; starts the HTTP server)"
+	}
+	return "diagnostics (log, timeline, block devices)"
 }
 
 // hintFor says what to do about a failure, when there is something to say.
