@@ -6,7 +6,6 @@ import (
 	"crypto/cipher"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -454,14 +453,32 @@ func TestPayloadDecrypts(t *testing.T) {
 	}
 }
 
-func TestJSONNumbers(t *testing.T) {
-	var n jsonU64
-	for _, bad := range []string{`12`, `"-1"`, `"1e3"`, `"x"`} {
-		if err := json.Unmarshal([]byte(bad), &n); err == nil {
-			t.Errorf("%s accepted", bad)
+func TestJSONReader(t *testing.T) {
+	for _, bad := range []string{`{"a":1`, `{"a" 1}`, `[1]`, `{"a":01}`, `{"a":"\x"}`, `{"a":tru}`, `{} {}`, `{"a":"` + "\x01" + `"}`, strings.Repeat(`{"a":`, 20) + `1` + strings.Repeat(`}`, 20)} {
+		if _, err := parseJSON([]byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
 		}
 	}
-	if err := json.Unmarshal([]byte(`"16777216"`), &n); err != nil || n != 16777216 {
-		t.Fatal(err, n)
+	v, err := parseJSON([]byte(`{"s":"a\"b\u00e9\ud83d\ude00","n":"16777216","i":-3,"l":["x","y"],"o":{"k":null},"t":true,"d":1,"d":2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := v.strField("s"); s != "a\"bé😀" {
+		t.Errorf("string %q", s)
+	}
+	if n, err := v.u64String("n"); err != nil || n != 16777216 {
+		t.Errorf("u64 %d %v", n, err)
+	}
+	if _, err := v.u64String("i"); err == nil {
+		t.Error("number accepted where LUKS2 wants a decimal string")
+	}
+	if n, _ := v.intField("d", 0); n != 2 {
+		t.Errorf("duplicate key: %d, want the last", n)
+	}
+	if l, _ := v.strings("l"); len(l) != 2 || l[1] != "y" {
+		t.Errorf("strings %v", l)
+	}
+	if _, err := v.intField("s", 0); err == nil {
+		t.Error("string accepted as a number")
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -155,83 +155,169 @@ func reason(err error) string {
 
 // JSON metadata. Offsets and sizes are decimal strings in LUKS2.
 type luks2Metadata struct {
-	Keyslots map[string]*jsonKeyslot `json:"keyslots"`
-	Segments map[string]*jsonSegment `json:"segments"`
-	Digests  map[string]*jsonDigest  `json:"digests"`
-	Config   jsonConfig              `json:"config"`
+	Keyslots map[string]*jsonKeyslot
+	Segments map[string]*jsonSegment
+	Digests  map[string]*jsonDigest
+	Config   jsonConfig
 }
 
 type jsonKeyslot struct {
-	Type     string `json:"type"`
-	KeySize  int    `json:"key_size"`
-	Priority *int   `json:"priority"`
+	Type     string
+	KeySize  int
+	Priority *int
 	AF       struct {
-		Type    string `json:"type"`
-		Stripes int    `json:"stripes"`
-		Hash    string `json:"hash"`
-	} `json:"af"`
+		Type    string
+		Stripes int
+		Hash    string
+	}
 	Area struct {
-		Type       string  `json:"type"`
-		Offset     jsonU64 `json:"offset"`
-		Size       jsonU64 `json:"size"`
-		Encryption string  `json:"encryption"`
-		KeySize    int     `json:"key_size"`
-	} `json:"area"`
+		Type       string
+		Offset     uint64
+		Size       uint64
+		Encryption string
+		KeySize    int
+	}
 	KDF struct {
-		Type       string `json:"type"`
-		Hash       string `json:"hash"`
-		Iterations uint32 `json:"iterations"`
-		Time       uint32 `json:"time"`
-		Memory     uint32 `json:"memory"`
-		CPUs       uint32 `json:"cpus"`
-		Salt       string `json:"salt"`
-	} `json:"kdf"`
+		Type       string
+		Hash       string
+		Iterations uint32
+		Time       uint32
+		Memory     uint32
+		CPUs       uint32
+		Salt       string
+	}
 }
 
 type jsonSegment struct {
-	Type       string          `json:"type"`
-	Offset     jsonU64         `json:"offset"`
-	Size       string          `json:"size"`
-	IVTweak    jsonU64         `json:"iv_tweak"`
-	Encryption string          `json:"encryption"`
-	SectorSize int             `json:"sector_size"`
-	Integrity  json.RawMessage `json:"integrity"`
-	Flags      []string        `json:"flags"`
+	Type       string
+	Offset     uint64
+	Size       string
+	IVTweak    uint64
+	Encryption string
+	SectorSize int
+	Integrity  bool // an integrity object is present
+	Flags      []string
 }
 
 type jsonDigest struct {
-	Type       string   `json:"type"`
-	Keyslots   []string `json:"keyslots"`
-	Segments   []string `json:"segments"`
-	Hash       string   `json:"hash"`
-	Iterations uint32   `json:"iterations"`
-	Salt       string   `json:"salt"`
-	Digest     string   `json:"digest"`
+	Type       string
+	Keyslots   []string
+	Segments   []string
+	Hash       string
+	Iterations uint32
+	Salt       string
+	Digest     string
 }
 
 type jsonConfig struct {
-	JSONSize     jsonU64  `json:"json_size"`
-	KeyslotsSize jsonU64  `json:"keyslots_size"`
-	Flags        []string `json:"flags"`
-	Requirements struct {
-		Mandatory []string `json:"mandatory"`
-	} `json:"requirements"`
+	JSONSize     uint64
+	KeyslotsSize uint64
+	Flags        []string
+	Mandatory    []string
 }
 
-// jsonU64 is a LUKS2 decimal string number.
-type jsonU64 uint64
+// fieldErrs collects the first error of a run of field reads.
+type fieldErrs struct{ err error }
 
-func (n *jsonU64) UnmarshalJSON(b []byte) error {
-	s, err := strconv.Unquote(string(b))
-	if err != nil {
-		return fmt.Errorf("want a decimal string, got %s", b)
+func (f *fieldErrs) str(v *jval, k string) string {
+	s, err := v.strField(k)
+	f.keep(err)
+	return s
+}
+
+func (f *fieldErrs) u64s(v *jval, k string) uint64 {
+	n, err := v.u64String(k)
+	f.keep(err)
+	return n
+}
+
+// num reads an integer field bounded to [0, max].
+func (f *fieldErrs) num(v *jval, k string, max int64) int64 {
+	n, err := v.intField(k, 0)
+	if err == nil && (n < 0 || n > max) {
+		err = fmt.Errorf("%s: %d out of range", k, n)
 	}
-	v, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		return fmt.Errorf("bad number %q", s)
+	f.keep(err)
+	return n
+}
+
+func (f *fieldErrs) strs(v *jval, k string) []string {
+	s, err := v.strings(k)
+	f.keep(err)
+	return s
+}
+
+func (f *fieldErrs) keep(err error) {
+	if f.err == nil {
+		f.err = err
 	}
-	*n = jsonU64(v)
-	return nil
+}
+
+// objects returns the members of an object-of-objects field.
+func objects(v *jval, key string) (map[string]*jval, error) {
+	o := v.get(key)
+	if o == nil {
+		return nil, nil
+	}
+	if o.kind != 'o' {
+		return nil, fmt.Errorf("%s: want an object", key)
+	}
+	for k, m := range o.obj {
+		if m.kind != 'o' {
+			return nil, fmt.Errorf("%s.%s: want an object", key, k)
+		}
+	}
+	return o.obj, nil
+}
+
+// decodeMetadata maps the parsed JSON onto the metadata structures.
+func decodeMetadata(root *jval) (*luks2Metadata, error) {
+	m := &luks2Metadata{Keyslots: map[string]*jsonKeyslot{}, Segments: map[string]*jsonSegment{}, Digests: map[string]*jsonDigest{}}
+	var fe fieldErrs
+	const maxU32 = 1<<32 - 1
+	kss, err := objects(root, "keyslots")
+	fe.keep(err)
+	for id, v := range kss {
+		k := &jsonKeyslot{Type: fe.str(v, "type"), KeySize: int(fe.num(v, "key_size", 4096))}
+		if p := v.get("priority"); p != nil {
+			n := int(fe.num(v, "priority", 2))
+			k.Priority = &n
+		}
+		af, area, kdf := v.get("af"), v.get("area"), v.get("kdf")
+		k.AF.Type, k.AF.Stripes, k.AF.Hash = fe.str(af, "type"), int(fe.num(af, "stripes", maxU32)), fe.str(af, "hash")
+		k.Area.Type, k.Area.Offset, k.Area.Size = fe.str(area, "type"), fe.u64s(area, "offset"), fe.u64s(area, "size")
+		k.Area.Encryption, k.Area.KeySize = fe.str(area, "encryption"), int(fe.num(area, "key_size", 4096))
+		k.KDF.Type, k.KDF.Hash, k.KDF.Salt = fe.str(kdf, "type"), fe.str(kdf, "hash"), fe.str(kdf, "salt")
+		k.KDF.Iterations, k.KDF.Time = uint32(fe.num(kdf, "iterations", maxU32)), uint32(fe.num(kdf, "time", maxU32))
+		k.KDF.Memory, k.KDF.CPUs = uint32(fe.num(kdf, "memory", maxU32)), uint32(fe.num(kdf, "cpus", maxU32))
+		m.Keyslots[id] = k
+	}
+	segs, err := objects(root, "segments")
+	fe.keep(err)
+	for id, v := range segs {
+		sg := &jsonSegment{Type: fe.str(v, "type"), Offset: fe.u64s(v, "offset"), Size: fe.str(v, "size"), IVTweak: fe.u64s(v, "iv_tweak"),
+			Encryption: fe.str(v, "encryption"), SectorSize: int(fe.num(v, "sector_size", 1<<20)), Flags: fe.strs(v, "flags")}
+		if in := v.get("integrity"); in != nil && in.kind != 'z' {
+			sg.Integrity = true
+		}
+		m.Segments[id] = sg
+	}
+	dgs, err := objects(root, "digests")
+	fe.keep(err)
+	for id, v := range dgs {
+		m.Digests[id] = &jsonDigest{Type: fe.str(v, "type"), Keyslots: fe.strs(v, "keyslots"), Segments: fe.strs(v, "segments"),
+			Hash: fe.str(v, "hash"), Iterations: uint32(fe.num(v, "iterations", maxU32)), Salt: fe.str(v, "salt"), Digest: fe.str(v, "digest")}
+	}
+	cfg := root.get("config")
+	if cfg == nil || cfg.kind != 'o' {
+		fe.keep(errors.New("config: want an object"))
+	} else {
+		m.Config = jsonConfig{JSONSize: fe.u64s(cfg, "json_size"), KeyslotsSize: fe.u64s(cfg, "keyslots_size"), Flags: fe.strs(cfg, "flags")}
+		if req := cfg.get("requirements"); req != nil && req.kind == 'o' {
+			m.Config.Mandatory = fe.strs(req, "mandatory")
+		}
+	}
+	return m, fe.err
 }
 
 // dmFlags maps LUKS2 config flags to dm-crypt options.
@@ -271,15 +357,19 @@ func (d digestCheck) verify(key []byte) bool {
 
 // parseLUKS2JSON validates the JSON metadata of a checked header copy.
 func parseLUKS2JSON(c *luks2Copy, r io.ReaderAt, size int64) (*Header, error) {
-	m := new(luks2Metadata)
-	if err := json.Unmarshal(c.json, m); err != nil {
+	root, err := parseJSON(c.json)
+	if err != nil {
+		return nil, corrupt("metadata", "JSON: %v", err)
+	}
+	m, err := decodeMetadata(root)
+	if err != nil {
 		return nil, corrupt("metadata", "JSON: %v", err)
 	}
 	if int64(m.Config.JSONSize) != c.hdrSize-luks2BinSize {
 		return nil, corrupt("metadata", "json_size %d does not match header size %d", m.Config.JSONSize, c.hdrSize)
 	}
-	if len(m.Config.Requirements.Mandatory) > 0 {
-		return nil, &RequirementsError{Requirements: m.Config.Requirements.Mandatory}
+	if len(m.Config.Mandatory) > 0 {
+		return nil, &RequirementsError{Requirements: m.Config.Mandatory}
 	}
 	areaStart := 2 * c.hdrSize
 	areaEnd := areaStart + int64(m.Config.KeyslotsSize)
@@ -317,7 +407,7 @@ func parseLUKS2JSON(c *luks2Copy, r io.ReaderAt, size int64) (*Header, error) {
 	if seg.Type != "crypt" {
 		return nil, &UnsupportedError{What: "segment type " + seg.Type}
 	}
-	if len(seg.Integrity) > 0 && string(seg.Integrity) != "null" {
+	if seg.Integrity {
 		return nil, &UnsupportedError{What: "authenticated encryption (dm-integrity) segments"}
 	}
 	switch seg.SectorSize {
