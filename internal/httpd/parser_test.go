@@ -29,12 +29,12 @@ func TestParse(t *testing.T) {
 		{"GET / HTTP/1.1\r\nHost: x\r\n", -1, false},
 		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab", -1, false},
 		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcde", 0, true},
-		{"GET / HTTP/1.1\r\n\r\n", 400, false},                     // no Host
-		{"GET  HTTP/1.1\r\nHost: x\r\n\r\n", 400, false},             // no target
-		{"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, false},            // wrong major
-		{"GET / HTTQ/1.1\r\nHost: x\r\n\r\n", 400, false},            // bad proto
-		{"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n", 501, false},        // unknown method
-		{"\x00\x01\x02 garbage\r\n\r\n", 400, false},                  // garbage
+		{"GET / HTTP/1.1\r\n\r\n", 400, false},                          // no Host
+		{"GET  HTTP/1.1\r\nHost: x\r\n\r\n", 400, false},                // no target
+		{"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, false},               // wrong major
+		{"GET / HTTQ/1.1\r\nHost: x\r\n\r\n", 400, false},               // bad proto
+		{"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n", 501, false},           // unknown method
+		{"\x00\x01\x02 garbage\r\n\r\n", 400, false},                    // garbage
 		{"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", 400, false}, // no colon
 		{"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400, false},
 		{"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 501, false},

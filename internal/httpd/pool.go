@@ -14,6 +14,7 @@ import (
 
 // Config configures a server.
 type Config struct {
+	Engine      string // "pool" (default) or "uring"
 	Addr        string // "0.0.0.0:80", "127.0.0.1:0"
 	Workers     int    // worker threads (pool engine); default 4
 	Queue       int    // ring size; default 1024
@@ -23,6 +24,13 @@ type Config struct {
 	SendTimeout time.Duration
 	Handler     Handler
 	Logf        func(format string, args ...any)
+
+	// uring engine
+	SQPoll     bool          // a kernel thread polls the submission queue
+	SQPollIdle time.Duration // how long it spins before sleeping
+	SQPollCPU  int           // CPU to pin it to, -1 for none
+
+	ringSetup func(entries uint32) error // tests: make ring setup fail
 }
 
 func (c *Config) defaults() {

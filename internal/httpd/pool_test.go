@@ -2,6 +2,7 @@ package httpd
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -33,22 +34,38 @@ func testHandler() Handler {
 	})
 }
 
-func start(t *testing.T, cfg Config) *Server {
+// engines are the engines every server test runs against.
+var engines = []string{"pool", "uring"}
+
+// forEngines runs f once per engine, as a subtest.
+func forEngines(t *testing.T, f func(t *testing.T, engine string)) {
+	for _, e := range engines {
+		t.Run(e, func(t *testing.T) { f(t, e) })
+	}
+}
+
+func start(t *testing.T, engine string, cfg Config) Engine {
 	t.Helper()
 	cfg.Addr = "127.0.0.1:0"
+	cfg.Engine = engine
 	if cfg.Handler == nil {
 		cfg.Handler = testHandler()
 	}
-	s, err := Listen(cfg)
+	var logs []string
+	cfg.Logf = func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if s.Name() != engine && !(engine == "uring" && s.Name() == "uring+sqpoll") {
+		t.Fatalf("asked for %s, got %s: %v", engine, s.Name(), logs)
 	}
 	s.Serve()
 	t.Cleanup(s.Shutdown)
 	return s
 }
 
-func dial(t *testing.T, s *Server) net.Conn {
+func dial(t *testing.T, s Engine) net.Conn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", s.Addr().String(), 2*time.Second)
 	if err != nil {
@@ -83,87 +100,93 @@ func roundTrip(t *testing.T, c net.Conn, br *bufio.Reader, raw string) (*http.Re
 }
 
 func TestBasics(t *testing.T) {
-	s := start(t, Config{Workers: 2})
-	c := dial(t, s)
-	br := bufio.NewReader(c)
-	resp, body := roundTrip(t, c, br, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
-	if resp.StatusCode != 200 || body != string(hello) || resp.Header.Get("Server") != "romboot" || resp.Header.Get("Date") == "" || resp.ContentLength != 13 || resp.Close {
-		t.Fatalf("%v %q %v", resp.Status, body, resp.Header)
-	}
-	resp, body = roundTrip(t, c, br, "HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n")
-	if resp.StatusCode != 200 || body != "" || resp.Header.Get("Content-Length") != "13" {
-		t.Fatalf("HEAD: %v %q %v", resp.Status, body, resp.Header)
-	}
-	for raw, code := range map[string]int{
-		"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n":                    404,
-		"POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi": 405,
-		"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n":                   500,
-	} {
-		if resp, _ := roundTrip(t, c, br, raw); resp.StatusCode != code {
-			t.Errorf("%q: %d, want %d", raw, resp.StatusCode, code)
+	forEngines(t, func(t *testing.T, engine string) {
+		s := start(t, engine, Config{Workers: 2})
+		c := dial(t, s)
+		br := bufio.NewReader(c)
+		resp, body := roundTrip(t, c, br, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp.StatusCode != 200 || body != string(hello) || resp.Header.Get("Server") != "romboot" || resp.Header.Get("Date") == "" || resp.ContentLength != 13 || resp.Close {
+			t.Fatalf("%v %q %v", resp.Status, body, resp.Header)
 		}
-	}
-	// Pipelining: three requests in one write, answered in order.
-	io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
-	for _, want := range []int{200, 404, 200} {
-		if resp, _ := roundTrip(t, c, br, ""); resp.StatusCode != want {
-			t.Fatalf("pipelined: %d, want %d", resp.StatusCode, want)
+		resp, body = roundTrip(t, c, br, "HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp.StatusCode != 200 || body != "" || resp.Header.Get("Content-Length") != "13" {
+			t.Fatalf("HEAD: %v %q %v", resp.Status, body, resp.Header)
 		}
-	}
-	// HTTP/1.0 closes by default.
-	c2 := dial(t, s)
-	br2 := bufio.NewReader(c2)
-	if resp, _ := roundTrip(t, c2, br2, "GET /hello HTTP/1.0\r\n\r\n"); !resp.Close {
-		t.Fatal("HTTP/1.0 without keep-alive was not closed")
-	}
-	if _, err := br2.ReadByte(); err != io.EOF {
-		t.Fatalf("connection not closed after HTTP/1.0: %v", err)
-	}
-	// Large responses are sent whole.
-	c3 := dial(t, s)
-	if _, body := roundTrip(t, c3, bufio.NewReader(c3), "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"); len(body) != 1<<20 {
-		t.Fatalf("big body %d bytes", len(body))
-	}
+		for raw, code := range map[string]int{
+			"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n":                          404,
+			"POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi": 405,
+			"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n":                         500,
+		} {
+			if resp, _ := roundTrip(t, c, br, raw); resp.StatusCode != code {
+				t.Errorf("%q: %d, want %d", raw, resp.StatusCode, code)
+			}
+		}
+		// Pipelining: three requests in one write, answered in order.
+		io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+		for _, want := range []int{200, 404, 200} {
+			if resp, _ := roundTrip(t, c, br, ""); resp.StatusCode != want {
+				t.Fatalf("pipelined: %d, want %d", resp.StatusCode, want)
+			}
+		}
+		// HTTP/1.0 closes by default.
+		c2 := dial(t, s)
+		br2 := bufio.NewReader(c2)
+		if resp, _ := roundTrip(t, c2, br2, "GET /hello HTTP/1.0\r\n\r\n"); !resp.Close {
+			t.Fatal("HTTP/1.0 without keep-alive was not closed")
+		}
+		if _, err := br2.ReadByte(); err != io.EOF {
+			t.Fatalf("connection not closed after HTTP/1.0: %v", err)
+		}
+		// Large responses are sent whole.
+		c3 := dial(t, s)
+		if _, body := roundTrip(t, c3, bufio.NewReader(c3), "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"); len(body) != 1<<20 {
+			t.Fatalf("big body %d bytes", len(body))
+		}
+	})
 }
 
 func TestBadRequestsKeepServing(t *testing.T) {
-	s := start(t, Config{Workers: 2})
-	for raw, code := range map[string]int{
-		"\x16\x03\x01garbage\r\n\r\n": 400,
-		"GET / HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("a", 9000) + "\r\n\r\n": 431,
-		"GET /" + strings.Repeat("a", 3000) + " HTTP/1.1\r\nHost: x\r\n\r\n":          414,
-		"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n":                                      501,
-	} {
-		c := dial(t, s)
-		resp, _ := roundTrip(t, c, bufio.NewReader(c), raw)
-		if resp.StatusCode != code || !resp.Close {
-			t.Errorf("%.30q: %d (close %v), want %d and close", raw, resp.StatusCode, resp.Close, code)
+	forEngines(t, func(t *testing.T, engine string) {
+		s := start(t, engine, Config{Workers: 2})
+		for raw, code := range map[string]int{
+			"\x16\x03\x01garbage\r\n\r\n": 400,
+			"GET / HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("a", 9000) + "\r\n\r\n": 431,
+			"GET /" + strings.Repeat("a", 3000) + " HTTP/1.1\r\nHost: x\r\n\r\n":        414,
+			"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n":                                     501,
+		} {
+			c := dial(t, s)
+			resp, _ := roundTrip(t, c, bufio.NewReader(c), raw)
+			if resp.StatusCode != code || !resp.Close {
+				t.Errorf("%.30q: %d (close %v), want %d and close", raw, resp.StatusCode, resp.Close, code)
+			}
 		}
-	}
-	c := dial(t, s)
-	if resp, _ := roundTrip(t, c, bufio.NewReader(c), "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 {
-		t.Fatal("server stopped serving after bad requests")
-	}
+		c := dial(t, s)
+		if resp, _ := roundTrip(t, c, bufio.NewReader(c), "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 {
+			t.Fatal("server stopped serving after bad requests")
+		}
+	})
 }
 
 // TestCloseWithUnreadData: the client sends a request with Connection:
 // close and more bytes after it; the response must still arrive whole
 // (closing with unread data would reset the connection).
 func TestCloseWithUnreadData(t *testing.T) {
-	s := start(t, Config{Workers: 2})
-	for i := 0; i < 20; i++ {
-		c := dial(t, s)
-		io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"+strings.Repeat("trailing junk ", 2000))
-		time.Sleep(5 * time.Millisecond)
-		all, err := io.ReadAll(c)
-		if err != nil || !strings.HasSuffix(string(all), string(hello)) {
-			t.Fatalf("response lost: %v %q", err, all)
+	forEngines(t, func(t *testing.T, engine string) {
+		s := start(t, engine, Config{Workers: 2})
+		for i := 0; i < 20; i++ {
+			c := dial(t, s)
+			io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"+strings.Repeat("trailing junk ", 2000))
+			time.Sleep(5 * time.Millisecond)
+			all, err := io.ReadAll(c)
+			if err != nil || !strings.HasSuffix(string(all), string(hello)) {
+				t.Fatalf("response lost: %v %q", err, all)
+			}
 		}
-	}
+	})
 }
 
 // load runs n requests over conc connections and checks every response.
-func load(t *testing.T, s *Server, n, conc int, keepAlive bool) {
+func load(t *testing.T, s Engine, n, conc int, keepAlive bool) {
 	t.Helper()
 	var wg sync.WaitGroup
 	var done, bad atomic.Int64
@@ -222,114 +245,123 @@ func load(t *testing.T, s *Server, n, conc int, keepAlive bool) {
 }
 
 func TestLoad(t *testing.T) {
-	s := start(t, Config{Workers: 4})
-	load(t, s, 20000, 100, true)
-	load(t, s, 20000, 100, false)
-	if got := s.Stats.Requests.Load(); got < 40000 {
-		t.Fatalf("served %d requests, want 40000", got)
-	}
+	forEngines(t, func(t *testing.T, engine string) {
+		s := start(t, engine, Config{Workers: 4})
+		load(t, s, 20000, 100, true)
+		load(t, s, 20000, 100, false)
+		if got := s.Counters().Requests.Load(); got < 40000 {
+			t.Fatalf("served %d requests, want 40000", got)
+		}
+	})
 }
 
 // TestMoreKeepAliveClientsThanWorkers: 50 keep-alive clients that pause
 // between requests, on 4 workers, all served without timeouts.
 func TestMoreKeepAliveClientsThanWorkers(t *testing.T) {
-	s := start(t, Config{Workers: 4})
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	for i := 0; i < 50; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := net.Dial("tcp", s.Addr().String())
-			if err != nil {
-				failed.Add(1)
-				return
-			}
-			defer c.Close()
-			br := bufio.NewReader(c)
-			for j := 0; j < 5; j++ {
-				c.SetDeadline(time.Now().Add(2 * time.Second))
-				io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
-				resp, err := http.ReadResponse(br, nil)
+	forEngines(t, func(t *testing.T, engine string) {
+		s := start(t, engine, Config{Workers: 4})
+		var wg sync.WaitGroup
+		var failed atomic.Int64
+		for i := 0; i < 50; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := net.Dial("tcp", s.Addr().String())
 				if err != nil {
 					failed.Add(1)
 					return
 				}
-				io.Copy(io.Discard, resp.Body)
-				time.Sleep(100 * time.Millisecond) // idle: the worker must not wait for us
-			}
-		}()
-	}
-	wg.Wait()
-	if failed.Load() > 0 {
-		t.Fatalf("%d clients timed out or failed", failed.Load())
-	}
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for j := 0; j < 5; j++ {
+					c.SetDeadline(time.Now().Add(2 * time.Second))
+					io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						failed.Add(1)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					time.Sleep(100 * time.Millisecond) // idle: the worker must not wait for us
+				}
+			}()
+		}
+		wg.Wait()
+		if failed.Load() > 0 {
+			t.Fatalf("%d clients timed out or failed", failed.Load())
+		}
+	})
 }
 
 // TestSlowloris: 500 connections that send half a request and go quiet do
 // not keep a new client from its answer; they get 408 at the deadline.
 func TestSlowloris(t *testing.T) {
-	s := start(t, Config{Workers: 4, ReadTimeout: 2 * time.Second})
-	var idle []net.Conn
-	for i := 0; i < 500; i++ {
-		c, err := net.Dial("tcp", s.Addr().String())
-		if err != nil {
-			t.Fatal(err)
+	forEngines(t, func(t *testing.T, engine string) {
+		s := start(t, engine, Config{Workers: 4, ReadTimeout: 2 * time.Second})
+		var idle []net.Conn
+		for i := 0; i < 500; i++ {
+			c, err := net.Dial("tcp", s.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+			idle = append(idle, c)
 		}
-		defer c.Close()
-		io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-		idle = append(idle, c)
-	}
-	time.Sleep(200 * time.Millisecond)
-	start := time.Now()
-	c := dial(t, s)
-	if resp, _ := roundTrip(t, c, bufio.NewReader(c), "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 {
-		t.Fatal(resp.Status)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("new client waited %v behind 500 idle connections", d)
-	}
-	idle[0].SetDeadline(time.Now().Add(5 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(idle[0]), nil)
-	if err != nil || resp.StatusCode != 408 {
-		t.Fatalf("slow client: %v %v", resp, err)
-	}
+		time.Sleep(200 * time.Millisecond)
+		start := time.Now()
+		c := dial(t, s)
+		if resp, _ := roundTrip(t, c, bufio.NewReader(c), "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 {
+			t.Fatal(resp.Status)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("new client waited %v behind 500 idle connections", d)
+		}
+		idle[0].SetDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(idle[0]), nil)
+		if err != nil || resp.StatusCode != 408 {
+			t.Fatalf("slow client: %v %v", resp, err)
+		}
+	})
 }
 
 // TestFullQueue503: with one worker busy and a ring of one, further
 // connections are refused with 503, never queued over another.
 func TestFullQueue503(t *testing.T) {
-	s := start(t, Config{Workers: 1, Queue: 1})
-	var wg sync.WaitGroup
-	codes := make(chan int, 20)
-	for i := 0; i < 20; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := net.Dial("tcp", s.Addr().String())
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(20 * time.Second))
-			io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				codes <- -1
-				return
-			}
-			codes <- resp.StatusCode
-		}()
-	}
-	wg.Wait()
-	close(codes)
-	count := map[int]int{}
-	for c := range codes {
-		count[c]++
-	}
-	if count[503] == 0 || count[200] == 0 || count[-1] != 0 {
-		t.Fatalf("responses %v: want some 200, some 503, no failures", count)
-	}
+	// The pool engine's ring of accepted connections (uring has none).
+	func(t *testing.T, engine string) {
+		s := start(t, engine, Config{Workers: 1, Queue: 1})
+		var wg sync.WaitGroup
+		codes := make(chan int, 20)
+		for i := 0; i < 20; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := net.Dial("tcp", s.Addr().String())
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+				if err != nil {
+					codes <- -1
+					return
+				}
+				codes <- resp.StatusCode
+			}()
+		}
+		wg.Wait()
+		close(codes)
+		count := map[int]int{}
+		for c := range codes {
+			count[c]++
+		}
+		if count[503] == 0 || count[200] == 0 || count[-1] != 0 {
+			t.Fatalf("responses %v: want some 200, some 503, no failures", count)
+		}
+	}(t, "pool")
 }
 
 func TestShutdown(t *testing.T) {

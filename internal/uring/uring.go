@@ -1,0 +1,327 @@
+// Package uring is a small io_uring layer over raw system calls
+// (io_uring_setup, io_uring_enter, io_uring_register) and the mmap'd
+// submission and completion rings, written from the kernel's io_uring ABI.
+// The ring heads and tails shared with the kernel are read with acquire and
+// written with release semantics (sync/atomic), as the ABI requires.
+package uring
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Setup flags.
+const (
+	SetupSQPoll = 1 << 1
+	SetupSQAff  = 1 << 2
+	SetupCQSize = 1 << 3
+	SetupClamp  = 1 << 4
+)
+
+// Features reported by the kernel.
+const (
+	FeatSingleMmap = 1 << 0
+	FeatNoDrop     = 1 << 1
+	FeatFastPoll   = 1 << 5
+)
+
+// Opcodes this package uses.
+const (
+	OpNop            = 0
+	OpTimeout        = 11
+	OpAccept         = 13
+	OpAsyncCancel    = 14
+	OpLinkTimeout    = 15
+	OpClose          = 19
+	OpSend           = 26
+	OpRecv           = 27
+	OpProvideBuffers = 31
+	OpShutdown       = 34
+	opLast           = 34
+)
+
+// SQE flags.
+const (
+	SQEIOLink       = 1 << 2
+	SQEBufferSelect = 1 << 5
+)
+
+// CQE flags.
+const (
+	CQEFBuffer     = 1 << 0
+	CQEFMore       = 1 << 1
+	CQEBufferShift = 16
+)
+
+// AcceptMultishot goes in an accept SQE's ioprio.
+const AcceptMultishot = 1 << 0
+
+const (
+	enterGetEvents = 1 << 0
+	enterSQWakeup  = 1 << 1
+	sqNeedWakeup   = 1 << 0
+
+	offSQRing = 0
+	offCQRing = 0x8000000
+	offSQEs   = 0x10000000
+
+	registerProbe    = 8
+	probeOpSupported = 1 << 0
+)
+
+// SQE is struct io_uring_sqe (64 bytes).
+type SQE struct {
+	Opcode      uint8
+	Flags       uint8
+	IOPrio      uint16
+	Fd          int32
+	Off         uint64
+	Addr        uint64
+	Len         uint32
+	OpFlags     uint32
+	UserData    uint64
+	BufIndex    uint16 // buf_index or buf_group
+	Personality uint16
+	SpliceFdIn  int32
+	Addr3       uint64
+	_           uint64
+}
+
+// CQE is struct io_uring_cqe (16 bytes).
+type CQE struct {
+	UserData uint64
+	Res      int32
+	Flags    uint32
+}
+
+type sqOffsets struct {
+	Head, Tail, RingMask, RingEntries, Flags, Dropped, Array, Resv1 uint32
+	UserAddr                                                        uint64
+}
+
+type cqOffsets struct {
+	Head, Tail, RingMask, RingEntries, Overflow, CQEs, Flags, Resv1 uint32
+	UserAddr                                                        uint64
+}
+
+// Params is struct io_uring_params (120 bytes).
+type Params struct {
+	SQEntries    uint32
+	CQEntries    uint32
+	Flags        uint32
+	SQThreadCPU  uint32
+	SQThreadIdle uint32
+	Features     uint32
+	WQFd         uint32
+	Resv         [3]uint32
+	SQOff        sqOffsets
+	CQOff        cqOffsets
+}
+
+// Ring is one io_uring instance. It is not safe for concurrent use: one
+// thread owns it.
+type Ring struct {
+	fd      int
+	params  Params
+	sqMem   []byte
+	cqMem   []byte
+	sqeMem  []byte
+	sqHead  *uint32
+	sqTail  *uint32
+	sqFlags *uint32
+	sqMask  uint32
+	sqArray []uint32
+	sqes    []SQE
+	cqHead  *uint32
+	cqTail  *uint32
+	cqMask  uint32
+	cqes    []CQE
+	sqeTail uint32 // next SQE to hand out (local)
+	sqeHead uint32 // next SQE to publish
+	Enters  uint64 // io_uring_enter calls made, for measurements
+}
+
+// New sets up a ring with entries submission slots.
+func New(entries uint32, p Params) (*Ring, error) {
+	r := &Ring{params: p}
+	fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&r.params)), 0)
+	if errno != 0 {
+		return nil, fmt.Errorf("io_uring_setup: %w", errno)
+	}
+	r.fd = int(fd)
+	if err := r.mmap(); err != nil {
+		unix.Close(r.fd)
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Ring) mmap() error {
+	p := &r.params
+	sqSize := int(p.SQOff.Array + p.SQEntries*4)
+	cqSize := int(p.CQOff.CQEs + p.CQEntries*uint32(unsafe.Sizeof(CQE{})))
+	single := p.Features&FeatSingleMmap != 0
+	if single && cqSize > sqSize {
+		sqSize = cqSize
+	}
+	var err error
+	r.sqMem, err = unix.Mmap(r.fd, offSQRing, sqSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return fmt.Errorf("mmap SQ ring: %w", err)
+	}
+	if single {
+		r.cqMem = r.sqMem
+	} else if r.cqMem, err = unix.Mmap(r.fd, offCQRing, cqSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
+		unix.Munmap(r.sqMem)
+		return fmt.Errorf("mmap CQ ring: %w", err)
+	}
+	sqeBytes := int(p.SQEntries) * int(unsafe.Sizeof(SQE{}))
+	if r.sqeMem, err = unix.Mmap(r.fd, offSQEs, sqeBytes, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
+		r.unmap()
+		return fmt.Errorf("mmap SQEs: %w", err)
+	}
+	u32 := func(mem []byte, off uint32) *uint32 { return (*uint32)(unsafe.Pointer(&mem[off])) }
+	r.sqHead, r.sqTail, r.sqFlags = u32(r.sqMem, p.SQOff.Head), u32(r.sqMem, p.SQOff.Tail), u32(r.sqMem, p.SQOff.Flags)
+	r.sqMask = *u32(r.sqMem, p.SQOff.RingMask)
+	r.sqArray = unsafe.Slice(u32(r.sqMem, p.SQOff.Array), p.SQEntries)
+	r.sqes = unsafe.Slice((*SQE)(unsafe.Pointer(&r.sqeMem[0])), p.SQEntries)
+	r.cqHead, r.cqTail = u32(r.cqMem, p.CQOff.Head), u32(r.cqMem, p.CQOff.Tail)
+	r.cqMask = *u32(r.cqMem, p.CQOff.RingMask)
+	r.cqes = unsafe.Slice((*CQE)(unsafe.Pointer(&r.cqMem[p.CQOff.CQEs])), p.CQEntries)
+	return nil
+}
+
+func (r *Ring) unmap() {
+	if r.sqeMem != nil {
+		unix.Munmap(r.sqeMem)
+	}
+	if r.cqMem != nil && &r.cqMem[0] != &r.sqMem[0] {
+		unix.Munmap(r.cqMem)
+	}
+	if r.sqMem != nil {
+		unix.Munmap(r.sqMem)
+	}
+}
+
+// Close releases the ring.
+func (r *Ring) Close() error {
+	r.unmap()
+	return unix.Close(r.fd)
+}
+
+// Features returns the kernel's feature bits.
+func (r *Ring) Features() uint32 { return r.params.Features }
+
+// SQPoll says whether the ring has a kernel submission thread.
+func (r *Ring) SQPoll() bool { return r.params.Flags&SetupSQPoll != 0 }
+
+// GetSQE returns a zeroed SQE to fill, or nil when the queue is full
+// (call Submit first).
+func (r *Ring) GetSQE() *SQE {
+	head := atomic.LoadUint32(r.sqHead) // acquire: the kernel consumed up to here
+	if r.sqeTail-head >= uint32(len(r.sqes)) {
+		return nil
+	}
+	sqe := &r.sqes[r.sqeTail&r.sqMask]
+	*sqe = SQE{}
+	r.sqeTail++
+	return sqe
+}
+
+// Space is how many SQEs GetSQE can hand out before a Submit.
+func (r *Ring) Space() uint32 {
+	return uint32(len(r.sqes)) - (r.sqeTail - atomic.LoadUint32(r.sqHead))
+}
+
+// flush publishes the filled SQEs to the kernel and returns how many are
+// waiting to be consumed.
+func (r *Ring) flush() uint32 {
+	tail := *r.sqTail
+	for ; r.sqeHead != r.sqeTail; r.sqeHead++ {
+		r.sqArray[tail&r.sqMask] = r.sqeHead & r.sqMask
+		tail++
+	}
+	atomic.StoreUint32(r.sqTail, tail) // release: SQE contents before the tail
+	return tail - atomic.LoadUint32(r.sqHead)
+}
+
+// Submit publishes pending SQEs and, when wait > 0, waits for that many
+// completions, in one io_uring_enter. With SQPOLL it enters only to wake
+// the kernel thread or to wait.
+func (r *Ring) Submit(wait uint32) (int, error) {
+	pending := r.flush()
+	var flags uint32
+	if wait > 0 {
+		flags |= enterGetEvents
+	}
+	if r.SQPoll() {
+		if atomic.LoadUint32(r.sqFlags)&sqNeedWakeup != 0 {
+			flags |= enterSQWakeup
+		}
+		pending = 0 // the kernel thread consumes them
+		if flags == 0 {
+			return 0, nil
+		}
+	} else if pending == 0 && wait == 0 {
+		return 0, nil
+	}
+	for {
+		r.Enters++
+		n, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(pending), uintptr(wait), uintptr(flags), 0, 0)
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return int(n), errno
+		}
+		return int(n), nil
+	}
+}
+
+// PeekCQEs returns the completions ready now, without waiting; call
+// Advance(n) after handling them.
+func (r *Ring) PeekCQEs(dst []CQE) []CQE {
+	head := *r.cqHead
+	tail := atomic.LoadUint32(r.cqTail) // acquire: CQE contents after the tail
+	for ; head != tail; head++ {
+		dst = append(dst, r.cqes[head&r.cqMask])
+	}
+	return dst
+}
+
+// Advance marks n completions consumed.
+func (r *Ring) Advance(n uint32) {
+	atomic.StoreUint32(r.cqHead, *r.cqHead+n) // release: done reading them
+}
+
+// Probe returns the opcodes the kernel supports.
+func (r *Ring) Probe() (map[uint8]bool, error) {
+	const nOps = 64
+	buf := make([]byte, 16+8*nOps)
+	_, _, errno := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(r.fd), registerProbe, uintptr(unsafe.Pointer(&buf[0])), nOps, 0, 0)
+	if errno != 0 {
+		return nil, fmt.Errorf("io_uring_register(PROBE): %w", errno)
+	}
+	ops := map[uint8]bool{}
+	n := int(buf[1]) // ops_len
+	for i := 0; i < n && i < nOps; i++ {
+		op := buf[16+8*i:]
+		if binary.LittleEndian.Uint16(op[2:4])&probeOpSupported != 0 {
+			ops[op[0]] = true
+		}
+	}
+	return ops, nil
+}
+
+// Disabled says whether err from New means io_uring is unavailable here
+// (not built in, disabled by sysctl, or blocked by seccomp).
+func Disabled(err error) bool {
+	var errno syscall.Errno
+	return errors.As(err, &errno) && (errno == unix.ENOSYS || errno == unix.EPERM || errno == unix.EACCES || errno == unix.EINVAL)
+}

@@ -1,0 +1,99 @@
+package uring
+
+import (
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestABISizes(t *testing.T) {
+	if s := unsafe.Sizeof(SQE{}); s != 64 {
+		t.Errorf("SQE %d bytes, want 64", s)
+	}
+	if s := unsafe.Sizeof(CQE{}); s != 16 {
+		t.Errorf("CQE %d bytes, want 16", s)
+	}
+	if s := unsafe.Sizeof(Params{}); s != 120 {
+		t.Errorf("params %d bytes, want 120", s)
+	}
+	if o := unsafe.Offsetof(SQE{}.UserData); o != 32 {
+		t.Errorf("user_data at %d, want 32", o)
+	}
+	if o := unsafe.Offsetof(SQE{}.BufIndex); o != 40 {
+		t.Errorf("buf_group at %d, want 40", o)
+	}
+}
+
+func newRing(t *testing.T, entries uint32) *Ring {
+	r, err := New(entries, Params{})
+	if Disabled(err) {
+		t.Skipf("io_uring unavailable here: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func TestNopsAndWrap(t *testing.T) {
+	r := newRing(t, 8)
+	var cqes []CQE
+	// More than the ring holds, in rounds: heads and tails wrap.
+	for round := 0; round < 5; round++ {
+		for i := 0; i < 8; i++ {
+			sqe := r.GetSQE()
+			if sqe == nil {
+				t.Fatalf("round %d: SQ full after %d", round, i)
+			}
+			sqe.Opcode = OpNop
+			sqe.UserData = uint64(round*100 + i)
+		}
+		if r.GetSQE() != nil {
+			t.Fatal("GetSQE handed out more than the ring holds")
+		}
+		if _, err := r.Submit(8); err != nil {
+			t.Fatal(err)
+		}
+		cqes = r.PeekCQEs(cqes[:0])
+		if len(cqes) != 8 {
+			t.Fatalf("round %d: %d completions, want 8", round, len(cqes))
+		}
+		for i, c := range cqes {
+			if c.UserData != uint64(round*100+i) || c.Res != 0 {
+				t.Fatalf("cqe %+v", c)
+			}
+		}
+		r.Advance(uint32(len(cqes)))
+	}
+}
+
+func TestProbeAndTimeout(t *testing.T) {
+	r := newRing(t, 4)
+	ops, err := r.Probe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []uint8{OpNop, OpAccept, OpRecv, OpSend, OpTimeout} {
+		if !ops[op] {
+			t.Errorf("op %d not supported?", op)
+		}
+	}
+	ts := unix.NsecToTimespec(int64(50 * time.Millisecond))
+	sqe := r.GetSQE()
+	sqe.Opcode, sqe.Addr, sqe.Len, sqe.UserData = OpTimeout, uint64(uintptr(unsafe.Pointer(&ts))), 1, 7
+	start := time.Now()
+	if _, err := r.Submit(1); err != nil {
+		t.Fatal(err)
+	}
+	c := r.PeekCQEs(nil)
+	if len(c) != 1 || c[0].UserData != 7 || c[0].Res != -int32(unix.ETIME) {
+		t.Fatalf("timeout cqe %+v", c)
+	}
+	if d := time.Since(start); d < 40*time.Millisecond {
+		t.Fatalf("timeout fired after %v", d)
+	}
+	r.Advance(1)
+}
