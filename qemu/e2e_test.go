@@ -406,12 +406,19 @@ func get(t testing.TB, url string, timeout time.Duration) string {
 }
 
 func TestDiagnosticsServerInROM(t *testing.T) {
+	for _, engine := range []string{"pool", "uring"} {
+		t.Run(engine, func(t *testing.T) { testDiagnostics(t, engine) })
+	}
+}
+
+func testDiagnostics(t *testing.T, engine string) {
 	needE2E(t)
 	t.Parallel()
 	curl := testutil.NeedTool(t, "curl")
 	d := testDisk(t, "luks2")
 	port := freePort(t)
-	v := boot(t, "--disk", copyDisk(t, d), "--diag-port", fmt.Sprint(port), "--append", "ip=dhcp romboot.diag=0.0.0.0:80")
+	v := boot(t, "--disk", copyDisk(t, d), "--diag-port", fmt.Sprint(port), "--append", "ip=dhcp romboot.diag=0.0.0.0:80 romboot.diag_engine="+engine)
+	v.Expect(fmt.Sprintf("diagnostics (%s engine)", engine), promptTimeout)
 	v.Expect(prompt, promptTimeout)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	get(t, base+"/healthz", 30*time.Second)

@@ -95,7 +95,7 @@ type booter struct {
 	log     *bootlog.Log
 	con     *console.Console
 	state   bootState
-	diagSrv any // the diagnostics server, when running (*httpd.Server)
+	diagSrv any // the diagnostics server, when running (an httpd.Engine)
 	mounted bool
 	mapped  bool
 	ctl     *dm.Control

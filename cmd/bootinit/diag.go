@@ -17,9 +17,11 @@ import (
 const defaultDiagAddr = "0.0.0.0:80"
 
 // diagAddr returns romboot.diag= from the command line, "" when absent.
-func diagAddr() string {
+func diagAddr() string { return cmdlineValue("romboot.diag") }
+
+func cmdlineValue(key string) string {
 	raw, _ := os.ReadFile("/proc/cmdline")
-	v, _ := cmdline.Parse(string(raw)).Get("romboot.diag")
+	v, _ := cmdline.Parse(string(raw)).Get(key)
 	return v
 }
 
@@ -37,7 +39,8 @@ func (b *booter) startDiag(addr string) error {
 		return nil
 	}
 	st, _ := b.state.(*diag.State)
-	s, err := httpd.Listen(httpd.Config{
+	s, err := httpd.New(httpd.Config{
+		Engine:  cmdlineValue("romboot.diag_engine"), // pool (default) or uring
 		Addr:    addr,
 		Workers: 2,
 		Handler: diag.Handler(diag.Sources{Version: version, Log: b.log, State: st, Root: "/"}),
@@ -48,13 +51,13 @@ func (b *booter) startDiag(addr string) error {
 	}
 	s.Serve()
 	b.diagSrv = s
-	b.log.Printf("diagnostics: %s", b.diagURL())
+	b.log.Printf("diagnostics (%s engine): %s", s.Name(), b.diagURL())
 	return nil
 }
 
 // diagURL says where the running server can be reached.
 func (b *booter) diagURL() string {
-	s, ok := b.diagSrv.(*httpd.Server)
+	s, ok := b.diagSrv.(httpd.Engine)
 	if !ok {
 		return ""
 	}
@@ -63,7 +66,7 @@ func (b *booter) diagURL() string {
 
 // stopDiag closes the server's sockets before the kexec.
 func (b *booter) stopDiag() {
-	if s, ok := b.diagSrv.(*httpd.Server); ok {
+	if s, ok := b.diagSrv.(httpd.Engine); ok {
 		s.Shutdown()
 	}
 	b.diagSrv = nil

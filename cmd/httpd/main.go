@@ -3,6 +3,7 @@
 // body) for benchmarks.
 //
 //	httpd -listen 127.0.0.1:8080 -engine pool -workers 4
+//	httpd -listen 127.0.0.1:8080 -engine uring [-sqpoll -sqpoll-idle 50ms -sqpoll-cpu 1]
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/romboot/romboot/internal/diag"
 	"github.com/romboot/romboot/internal/httpd"
@@ -31,26 +33,30 @@ func run(args []string, stderr io.Writer, stop <-chan struct{}) error {
 	fs := flag.NewFlagSet("httpd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "address:port to listen on")
-	engine := fs.String("engine", "pool", "server engine: pool")
-	workers := fs.Int("workers", 4, "worker threads")
+	engine := fs.String("engine", "pool", "server engine: pool or uring (falls back to pool where io_uring is unavailable)")
+	workers := fs.Int("workers", 4, "worker threads (pool)")
+	sqpoll := fs.Bool("sqpoll", false, "uring: a kernel thread polls the submission queue")
+	sqpollIdle := fs.Duration("sqpoll-idle", 50*time.Millisecond, "uring: how long the SQPOLL thread spins before sleeping")
+	sqpollCPU := fs.Int("sqpoll-cpu", -1, "uring: CPU to pin the SQPOLL thread to (-1: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *engine != "pool" {
-		return fmt.Errorf("unknown engine %q (pool)", *engine)
-	}
 	logf := func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) }
-	s, err := httpd.Listen(httpd.Config{
-		Addr:    *listen,
-		Workers: *workers,
-		Handler: diag.Handler(diag.Sources{Version: version, Root: "/"}),
-		Logf:    logf,
+	s, err := httpd.New(httpd.Config{
+		Engine:     *engine,
+		Addr:       *listen,
+		Workers:    *workers,
+		SQPoll:     *sqpoll,
+		SQPollIdle: *sqpollIdle,
+		SQPollCPU:  *sqpollCPU,
+		Handler:    diag.Handler(diag.Sources{Version: version, Root: "/"}),
+		Logf:       logf,
 	})
 	if err != nil {
 		return err
 	}
 	s.Serve()
-	fmt.Fprintf(stderr, "httpd: serving on http://%s/ (engine %s, %d workers)\n", s.Addr(), *engine, *workers)
+	fmt.Fprintf(stderr, "httpd: serving on http://%s/ (engine %s)\n", s.Addr(), s.Name())
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	select {

@@ -9,7 +9,6 @@ import (
 	"time"
 )
 
-
 func TestServesDiagAndHello(t *testing.T) {
 	pr, pw := io.Pipe()
 	stop := make(chan struct{})

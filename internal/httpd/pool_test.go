@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var hello = []byte("Hello, world\n") // 13 bytes
@@ -388,4 +390,32 @@ func TestShutdown(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Fatal("idle connection still open after Shutdown")
 	}
+}
+
+// TestUringFallback: where io_uring cannot be set up (old kernel,
+// kernel.io_uring_disabled, seccomp) the uring engine says so once and
+// the pool engine serves.
+func TestUringFallback(t *testing.T) {
+	var logs []string
+	s, err := New(Config{Engine: "uring", Addr: "127.0.0.1:0", Handler: testHandler(),
+		Logf:      func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) },
+		ringSetup: func(uint32) error { return fmt.Errorf("io_uring_setup: %w", unix.EPERM) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	defer s.Shutdown()
+	if s.Name() != "pool" || len(logs) != 1 || !strings.Contains(logs[0], "io_uring engine unavailable") {
+		t.Fatalf("engine %s, logs %q", s.Name(), logs)
+	}
+	c := dial(t, s)
+	if resp, _ := roundTrip(t, c, bufio.NewReader(c), "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 {
+		t.Fatal(resp.Status)
+	}
+}
+
+func TestUringSQPoll(t *testing.T) {
+	s := start(t, "uring", Config{SQPoll: true, SQPollIdle: 10 * time.Millisecond, SQPollCPU: -1})
+	load(t, s, 2000, 20, true)
+	load(t, s, 500, 20, false)
 }
