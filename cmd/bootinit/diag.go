@@ -4,10 +4,8 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
-	"github.com/romboot/romboot/internal/cmdline"
 	"github.com/romboot/romboot/internal/diag"
 	"github.com/romboot/romboot/internal/httpd"
 )
@@ -18,12 +16,6 @@ const defaultDiagAddr = "0.0.0.0:80"
 
 // diagAddr returns romboot.diag= from the command line, "" when absent.
 func diagAddr() string { return cmdlineValue("romboot.diag") }
-
-func cmdlineValue(key string) string {
-	raw, _ := os.ReadFile("/proc/cmdline")
-	v, _ := cmdline.Parse(string(raw)).Get(key)
-	return v
-}
 
 // diagBuilt says whether this build has the HTTP diagnostics server.
 const diagBuilt = true

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime/debug"
@@ -48,15 +49,29 @@ func main() {
 		}
 	}
 	for {
-		err := b.attempt()
-		// attempt returns only on failure: kexec does not come back.
-		b.state.Set("error: " + err.Error())
-		fmt.Fprintf(os.Stdout, "\nromboot: %v\n", err)
-		if hint := hintFor(err); hint != "" {
-			fmt.Fprintf(os.Stdout, "romboot: %s\n", hint)
-		}
-		recovery(b)
+		b.bootOrRecover()
 	}
+}
+
+// bootOrRecover runs one boot; when it fails (the kexec never returns), it
+// says why and shows the recovery menu. Nothing in it can end PID 1.
+func (b *booter) bootOrRecover() {
+	defer func() {
+		if r := recover(); r != nil {
+			b.log.Printf("recovered from panic: %v", r)
+			time.Sleep(time.Second)
+		}
+	}()
+	err := b.attempt()
+	if err == nil {
+		err = errors.New("the kexec did not happen")
+	}
+	b.state.Set("error: " + err.Error())
+	fmt.Fprintf(os.Stdout, "\nromboot: %v\n", err)
+	if hint := hintFor(err); hint != "" {
+		fmt.Fprintf(os.Stdout, "romboot: %s\n", hint)
+	}
+	recovery(b)
 }
 
 // attempt runs one boot, turning a panic into an error.
@@ -143,11 +158,17 @@ func showDiagnostics(b *booter) {
 
 // thpMode is romboot.thp= from the command line, "always" by default.
 func thpMode() string {
-	raw, _ := os.ReadFile("/proc/cmdline")
-	if v, ok := cmdline.Parse(string(raw)).Get("romboot.thp"); ok {
+	if v := cmdlineValue("romboot.thp"); v != "" {
 		return v
 	}
 	return "always"
+}
+
+// cmdlineValue returns a parameter of the kernel command line, "" when absent.
+func cmdlineValue(key string) string {
+	raw, _ := os.ReadFile("/proc/cmdline")
+	v, _ := cmdline.Parse(string(raw)).Get(key)
+	return v
 }
 
 func diagLabel() string {
