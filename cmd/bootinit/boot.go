@@ -43,7 +43,12 @@ func readConfig() (config, error) {
 	if err != nil {
 		return config{}, fmt.Errorf("reading /proc/cmdline: %w", err)
 	}
-	p := cmdline.Parse(string(raw))
+	return parseConfig(string(raw))
+}
+
+// parseConfig reads the romboot.* parameters of a kernel command line.
+func parseConfig(raw string) (config, error) {
+	p := cmdline.Parse(raw)
 	c := config{tries: 3, wait: 10 * time.Second, keyslot: -1, timeout: -1}
 	if v, ok := p.Get("romboot.boot"); ok {
 		s, err := blockdev.ParseSpec(v)
