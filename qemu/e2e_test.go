@@ -147,6 +147,16 @@ func fileSHA256(t *testing.T, p string) string {
 
 const prompt = "Enter passphrase for /dev/vda1: "
 
+// unlocked boots a copy of d with args and types the passphrase at the
+// prompt.
+func unlocked(t *testing.T, d disk, args ...string) *vm {
+	t.Helper()
+	v := boot(t, append([]string{"--disk", copyDisk(t, d)}, args...)...)
+	v.Expect(prompt, promptTimeout)
+	v.Type(passphrase)
+	return v
+}
+
 // expectTarget waits for the target kernel's marker and returns the command
 // line it reports.
 func expectTarget(v *vm) string {
@@ -248,9 +258,7 @@ func TestBootLUKS1(t *testing.T) {
 	needE2E(t)
 	t.Parallel()
 	d := testDisk(t, "luks1", "--luks1")
-	v := boot(t, "--disk", copyDisk(t, d), "--append", "romboot.boot=PARTUUID=5e1f0000-0000-4000-8000-000000000b01")
-	v.Expect(prompt, promptTimeout)
-	v.Type(passphrase)
+	v := unlocked(t, d, "--append", "romboot.boot=PARTUUID=5e1f0000-0000-4000-8000-000000000b01")
 	v.Expect("Unlocking (pbkdf2-sha256, 1000 iterations)", 30*time.Second)
 	if got := expectTarget(v); got != d.cmdline {
 		t.Errorf("target cmdline %q, want %q", got, d.cmdline)
@@ -316,9 +324,7 @@ func TestBootBLSDefault(t *testing.T) {
 	needE2E(t)
 	t.Parallel()
 	d := testDisk(t, "bls", "--layout", "bls")
-	v := boot(t, "--disk", copyDisk(t, d))
-	v.Expect(prompt, promptTimeout)
-	v.Type(passphrase)
+	v := unlocked(t, d)
 	v.Expect("romboot boot menu:", bootTimeout)
 	v.Expect(`Booting "Debian GNU/Linux (6.1.2)" in  3 s`, 30*time.Second)
 	if got := expectTarget(v); got != d.cmdline {
@@ -331,9 +337,7 @@ func TestBootExtlinuxDefault(t *testing.T) {
 	needE2E(t)
 	t.Parallel()
 	d := testDisk(t, "extlinux", "--layout", "extlinux")
-	v := boot(t, "--disk", copyDisk(t, d))
-	v.Expect(prompt, promptTimeout)
-	v.Type(passphrase)
+	v := unlocked(t, d)
 	if got := expectTarget(v); got != d.cmdline {
 		t.Errorf("target cmdline %q, want extlinux.conf's default %q", got, d.cmdline)
 	}
@@ -344,9 +348,7 @@ func TestMenuChooseSecondByNumber(t *testing.T) {
 	needE2E(t)
 	t.Parallel()
 	d := testDisk(t, "bls", "--layout", "bls")
-	v := boot(t, "--disk", copyDisk(t, d))
-	v.Expect(prompt, promptTimeout)
-	v.Type(passphrase)
+	v := unlocked(t, d)
 	v.Expect("press any key to stop", bootTimeout)
 	v.Send("2")
 	v.Expect("> ", 10*time.Second) // redrawn with the second entry selected
@@ -361,9 +363,7 @@ func TestMenuEditAppendsWord(t *testing.T) {
 	needE2E(t)
 	t.Parallel()
 	d := testDisk(t, "extlinux", "--layout", "extlinux")
-	v := boot(t, "--disk", copyDisk(t, d))
-	v.Expect(prompt, promptTimeout)
-	v.Type(passphrase)
+	v := unlocked(t, d)
 	v.Expect("press any key to stop", bootTimeout)
 	v.Send("e")
 	v.Expect("Edit the command line", 10*time.Second)

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/romboot/romboot/internal/bootentry"
-	"github.com/romboot/romboot/internal/luks"
 )
 
 type entryJSON struct {
@@ -119,19 +118,13 @@ func check(args []string, root string, stdout io.Writer) error {
 		res.Problems = append(res.Problems, err.Error())
 	} else {
 		res.LUKSDevice = dev
-		f, size, err := openDevice(dev)
-		if err != nil {
+		if f, h, err := openHeader(dev); err != nil {
 			res.Problems = append(res.Problems, err.Error())
 		} else {
-			h, err := luks.Open(f, size)
 			f.Close()
-			if err != nil {
-				res.Problems = append(res.Problems, fmt.Sprintf("%s: %v", dev, err))
-			} else {
-				d := newDump(dev, h)
-				res.LUKS = &d
-				res.Problems = append(res.Problems, d.Problems...)
-			}
+			d := newDump(dev, h)
+			res.LUKS = &d
+			res.Problems = append(res.Problems, d.Problems...)
 		}
 	}
 	res.Entries = findEntries(boot)

@@ -42,6 +42,21 @@ func openDevice(path string) (*os.File, int64, error) {
 	return f, size, nil
 }
 
+// openHeader opens a device or image and reads its LUKS header. The caller
+// closes the file (unlocking reads key material through it).
+func openHeader(path string) (*os.File, *luks.Header, error) {
+	f, size, err := openDevice(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := luks.Open(f, size)
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, h, nil
+}
+
 // dump is the JSON shape of `luks dump`: stable field names, no secrets.
 type dump struct {
 	Path          string        `json:"path"`
@@ -173,15 +188,11 @@ func luksDump(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	f, size, err := openDevice(path)
+	f, h, err := openHeader(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	h, err := luks.Open(f, size)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
+	f.Close()
 	d := newDump(path, h)
 	if *asJSON {
 		return writeJSON(stdout, d)
@@ -221,15 +232,11 @@ func luksTest(args []string, stdin *os.File, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	f, size, err := openDevice(path)
+	f, h, err := openHeader(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	h, err := luks.Open(f, size)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
 	pass, err := readPass(*keyFile, path, stdin, stderr)
 	if err != nil {
 		return err
