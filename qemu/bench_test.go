@@ -10,7 +10,8 @@ import (
 var unlockDone = regexp.MustCompile(`unlocking: done in ([0-9.]+)s`)
 
 // BenchmarkUnlockInQEMU times the unlock of a /boot made with cryptsetup's
-// real-world KDF cost (argon2id, 1 GiB, 4 passes) inside the payload under
+// real-world KDF cost (argon2id as cryptsetup benchmarks it on this host:
+// about 0.5-1 GiB, 4 passes) inside the payload under
 // QEMU, with transparent huge pages "always" (romboot's default) and
 // "madvise" (the usual distro default). Run with -benchtime=1x: one boot
 // per sub-benchmark. `make bench-kdf` runs it.
@@ -24,7 +25,7 @@ func BenchmarkUnlockInQEMU(b *testing.B) {
 				v := boot(b, "--disk", copyDisk(b, d), "--mem", "3072", "--append", "romboot.thp="+thp)
 				v.Expect(prompt, promptTimeout)
 				v.Type(passphrase)
-				v.Expect("Unlocking (argon2id, 1 GiB", 30*time.Second)
+				v.Expect("Unlocking (argon2id, ", 30*time.Second)
 				seg := v.Expect("unlocking: done in", 20*time.Minute)
 				_ = seg
 				line := "unlocking: done in" + v.Line(10*time.Second)
