@@ -56,7 +56,8 @@ func (c *Console) ReadLine() (string, error) {
 }
 
 func (c *Console) readLine() ([]byte, error) {
-	var line []byte
+	// Sized once: growing it would leave copies of a passphrase behind.
+	line := make([]byte, 0, maxLine)
 	var one [1]byte
 	for {
 		n, err := c.In.Read(one[:])

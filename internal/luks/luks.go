@@ -363,7 +363,8 @@ func (v *Volume) DMTable(major, minor uint32, deviceSize int64) (uint64, []byte,
 	if ss != 512 {
 		opts = append(opts, "sector_size:"+strconv.FormatInt(ss, 10))
 	}
-	p := make([]byte, 0, 256+2*len(v.Key))
+	// Sized once: growing it would leave copies of the hex key behind.
+	p := make([]byte, 0, 1024+2*len(v.Key))
 	p = append(p, h.Cipher...)
 	p = append(p, ' ')
 	p = hex.AppendEncode(p, v.Key)
