@@ -127,7 +127,7 @@ func TestBLSSpec(t *testing.T) {
 		"loader/entries/arm.conf":    conf("title ARM\narchitecture aa64\nlinux /arm\n"),
 		"loader/entries/vars.conf":   conf("title V\nlinux /v\noptions $kernelopts extra\n"),
 		"loader/loader.conf":         conf("timeout 3\ndefault a-6.1*\n"),
-		"a-6.9": conf("k"), "a-6.10": conf("k"), "z": conf("k"), "v": conf("k"), "ucode": conf("u"), "a-6.10.img": conf("i"),
+		"a-6.9":                      conf("k"), "a-6.10": conf("k"), "z": conf("k"), "v": conf("k"), "ucode": conf("u"), "a-6.10.img": conf("i"),
 	}
 	m, err := Find(fsys, Options{})
 	if err != nil {

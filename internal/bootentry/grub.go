@@ -252,9 +252,9 @@ func isAlnum(c byte) bool {
 
 // grubRun executes a parsed grub.cfg to collect its menu.
 type grubRun struct {
-	fsys    fs.FS
-	prefix  string // directory of grub.cfg inside fsys
-	source  string
+	fsys     fs.FS
+	prefix   string // directory of grub.cfg inside fsys
+	source   string
 	vars     map[string]string
 	exported map[string]bool
 	funcs    map[string][]gcmd
