@@ -3,6 +3,8 @@
 BOARD   ?= qemu
 # DIAG=1 builds the HTTP diagnostics server into the init and the network
 # into the kernel. The qemu board always has them (the e2e tests use them).
+# CIPHERS=1 (x220) adds twofish and serpent to the kernel; KERNEL_SRC=DIR
+# builds the kernel from another tree (both reach scripts/build-kernel).
 DIAG    ?= $(if $(filter qemu,$(BOARD)),1,0)
 OUT     := build/$(BOARD)$(if $(and $(filter 1,$(DIAG)),$(filter-out qemu,$(BOARD))),-diag,)
 TAGS    := $(if $(filter 1,$(DIAG)),,-tags nodiag)
@@ -44,7 +46,6 @@ vet:
 	$(GO) vet ./...
 
 # End-to-end tests boot the payload in QEMU (TCG) against disks they make.
-test: SHELL := /bin/bash
 test: deps vet payload
 	ROMBOOT_REQUIRE_TOOLS=1 ROMBOOT_E2E=1 ROMBOOT_BUILD=$(CURDIR)/$(OUT) $(GO) test -count=1 -timeout 40m ./...
 
