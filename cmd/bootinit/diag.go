@@ -67,7 +67,7 @@ func (b *booter) stopDiag() {
 // addresses lists the network addresses the kernel configured (ip=).
 func addresses() string {
 	var out []string
-	for _, n := range diag.Collect(diag.Sources{Root: "/"}).Net {
+	for _, n := range diag.Network(diag.Sources{Root: "/"}) {
 		if n.Name == "lo" {
 			continue
 		}

@@ -170,7 +170,7 @@ func Collect(src Sources) Facts {
 	f.Memory = memory(src)
 	f.CPUs = cpus(src)
 	f.PCI = pciDevices(src)
-	f.Net = netIfs(src)
+	f.Net = Network(src)
 	f.KernelLog = KernelLog(200)
 	return f
 }
@@ -189,8 +189,9 @@ func blockDevices(src Sources) []Block {
 			var magic [6]byte
 			if _, err := f.ReadAt(magic[:], 0); err == nil && luks.IsLUKS(magic[:]) {
 				b.Type = "crypto_LUKS"
-				b.LUKS = summarize(f, d.Size)
-				if h, err := luks.Open(f, d.Size); err == nil {
+				h, err := luks.Open(f, d.Size)
+				b.LUKS = summarize(h, err)
+				if err == nil {
 					b.UUID, b.Label = h.UUID, h.Label
 				}
 			}
@@ -201,8 +202,7 @@ func blockDevices(src Sources) []Block {
 	return out
 }
 
-func summarize(f *os.File, size int64) *LUKSSummary {
-	h, err := luks.Open(f, size)
+func summarize(h *luks.Header, err error) *LUKSSummary {
 	if err != nil {
 		return &LUKSSummary{Error: err.Error()}
 	}
@@ -292,7 +292,8 @@ func pciDevices(src Sources) []PCIDevice {
 	return out
 }
 
-func netIfs(src Sources) []NetIf {
+// Network lists the network interfaces with their addresses.
+func Network(src Sources) []NetIf {
 	out := []NetIf{}
 	dir := src.path("sys/class/net")
 	ents, err := os.ReadDir(dir)

@@ -137,9 +137,6 @@ func (s *uringServer) Name() string {
 	return "uring"
 }
 
-// Enters is how many io_uring_enter calls the loop made (measurements).
-func (s *uringServer) Enters() uint64 { return s.ring.Enters }
-
 func (s *uringServer) Serve() {
 	go func() {
 		defer close(s.done)

@@ -46,7 +46,6 @@ type Header struct {
 	Warnings      []string // non-fatal findings, such as a damaged header copy
 
 	r      io.ReaderAt
-	size   int64
 	v1     *luks1Header
 	v2     *luks2Metadata
 	digest []digestCheck // LUKS2: digests bound to the data segment

@@ -61,7 +61,6 @@ func parseLUKS1(b []byte, r io.ReaderAt, size int64) (*Header, error) {
 		SectorSize:    512,
 		PayloadOffset: int64(v.payloadSec) * 512,
 		r:             r,
-		size:          size,
 		v1:            v,
 	}
 	if cipherName == "" || cipherMode == "" {

@@ -383,7 +383,6 @@ func parseLUKS2JSON(c *luks2Copy, r io.ReaderAt, size int64) (*Header, error) {
 		Subsystem:  c.subsys,
 		HeaderCopy: c.name,
 		r:          r,
-		size:       size,
 		v2:         m,
 	}
 	// Exactly one live data segment, of type crypt, without integrity.

@@ -24,12 +24,8 @@ const (
 	SetupClamp  = 1 << 4
 )
 
-// Features reported by the kernel.
-const (
-	FeatSingleMmap = 1 << 0
-	FeatNoDrop     = 1 << 1
-	FeatFastPoll   = 1 << 5
-)
+// FeatSingleMmap: the kernel maps both rings with one mmap.
+const FeatSingleMmap = 1 << 0
 
 // Opcodes this package uses.
 const (
@@ -43,7 +39,6 @@ const (
 	OpRecv           = 27
 	OpProvideBuffers = 31
 	OpShutdown       = 34
-	opLast           = 34
 )
 
 // SQE flags.
@@ -144,7 +139,6 @@ type Ring struct {
 	cqes    []CQE
 	sqeTail uint32 // next SQE to hand out (local)
 	sqeHead uint32 // next SQE to publish
-	Enters  uint64 // io_uring_enter calls made, for measurements
 }
 
 // New sets up a ring with entries submission slots.
@@ -215,9 +209,6 @@ func (r *Ring) Close() error {
 	return unix.Close(r.fd)
 }
 
-// Features returns the kernel's feature bits.
-func (r *Ring) Features() uint32 { return r.params.Features }
-
 // SQPoll says whether the ring has a kernel submission thread.
 func (r *Ring) SQPoll() bool { return r.params.Flags&SetupSQPoll != 0 }
 
@@ -272,7 +263,6 @@ func (r *Ring) Submit(wait uint32) (int, error) {
 		return 0, nil
 	}
 	for {
-		r.Enters++
 		n, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(pending), uintptr(wait), uintptr(flags), 0, 0)
 		if errno == unix.EINTR {
 			continue
