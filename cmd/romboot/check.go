@@ -118,7 +118,7 @@ func check(args []string, root string, stdout io.Writer) error {
 		res.Problems = append(res.Problems, err.Error())
 	} else {
 		res.LUKSDevice = dev
-		if f, h, err := openHeader(dev); err != nil {
+		if f, h, err := openHeader(dev, true); err != nil {
 			res.Problems = append(res.Problems, err.Error())
 		} else {
 			f.Close()

@@ -42,14 +42,19 @@ func openDevice(path string) (*os.File, int64, error) {
 	return f, size, nil
 }
 
-// openHeader opens a device or image and reads its LUKS header. The caller
-// closes the file (unlocking reads key material through it).
-func openHeader(path string) (*os.File, *luks.Header, error) {
+// openHeader opens a device or image and reads its LUKS header (for dump:
+// also one romboot cannot unlock). The caller closes the file (unlocking
+// reads key material through it).
+func openHeader(path string, dump bool) (*os.File, *luks.Header, error) {
 	f, size, err := openDevice(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := luks.Open(f, size)
+	open := luks.Open
+	if dump {
+		open = luks.Inspect
+	}
+	h, err := open(f, size)
 	if err != nil {
 		f.Close()
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
@@ -68,7 +73,7 @@ type dump struct {
 	KeyBits       int           `json:"key_bits"`
 	SectorSize    int           `json:"sector_size"`
 	PayloadOffset int64         `json:"payload_offset"`
-	PayloadSize   int64         `json:"payload_size,omitempty"`
+	PayloadSize   uint64        `json:"payload_size,omitempty"`
 	Flags         []string      `json:"flags,omitempty"`
 	HeaderCopy    string        `json:"header_copy,omitempty"`
 	Keyslots      []keyslotDump `json:"keyslots"`
@@ -120,7 +125,7 @@ var (
 
 // supportProblems says what would stop the payload from opening the volume.
 func supportProblems(h *luks.Header) []string {
-	var p []string
+	p := append([]string(nil), h.Problems...)
 	name, mode, _ := strings.Cut(h.Cipher, "-")
 	if !payloadCiphers[name] || !payloadModes[mode] {
 		p = append(p, fmt.Sprintf("data cipher %s is not built into the payload kernel", h.Cipher))
@@ -188,7 +193,7 @@ func luksDump(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	f, h, err := openHeader(path)
+	f, h, err := openHeader(path, true)
 	if err != nil {
 		return err
 	}
@@ -232,7 +237,7 @@ func luksTest(args []string, stdin *os.File, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	f, h, err := openHeader(path)
+	f, h, err := openHeader(path, false)
 	if err != nil {
 		return err
 	}

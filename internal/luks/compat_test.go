@@ -105,16 +105,24 @@ func TestLUKS2PrioritiesAndSlots(t *testing.T) {
 
 func TestLUKS2UnboundKeyslotAndFlags(t *testing.T) {
 	img := format(t, "8M", args(small2, []string{"--pbkdf", "pbkdf2"}, cheapPBKDF2)...)
+	// A keyslot cryptsetup itself leaves unbound to the data segment (its
+	// own digest, no segment): it must never open the volume.
+	addKey(t, img, "1", "unbound pass", args([]string{"--unbound", "--key-size", "512", "--pbkdf", "pbkdf2"}, cheapPBKDF2)...)
 	if err := lukstest.EditJSON(img, 0, func(m map[string]any) {
-		lukstest.Get(m, "digests", "0")["keyslots"] = []any{}
 		lukstest.Get(m, "config")["flags"] = []any{"allow-discards", "no-read-workqueue", "no-write-workqueue", "same-cpu-crypt", "submit-from-crypt-cpus"}
 		lukstest.Get(m, "segments", "0")["size"] = "4194304"
 	}); err != nil {
 		t.Fatal(err)
 	}
 	h := openImage(t, img)
-	if _, err := h.Unlock([]byte(testPass), UnlockOptions{Keyslot: -1}); !errors.Is(err, ErrNoKeyslot) {
-		t.Fatalf("a keyslot no digest binds opened the volume: %v", err)
+	if len(h.Keyslots) != 2 || h.Keyslots[1].Bound || !h.Keyslots[0].Bound {
+		t.Fatalf("keyslots %+v: want 0 bound, 1 unbound", h.Keyslots)
+	}
+	if _, err := h.Unlock([]byte("unbound pass"), UnlockOptions{Keyslot: -1}); !errors.Is(err, ErrWrongPassphrase) {
+		t.Fatalf("the unbound keyslot's passphrase: %v", err)
+	}
+	if _, err := h.Unlock([]byte("unbound pass"), UnlockOptions{Keyslot: 1}); !errors.Is(err, ErrNoKeyslot) {
+		t.Fatalf("an unbound keyslot asked for by number: %v", err)
 	}
 	want := []string{"allow_discards", "no_read_workqueue", "no_write_workqueue", "same_cpu_crypt", "submit_from_crypt_cpus"}
 	if strings.Join(h.Flags, ",") != strings.Join(want, ",") || h.PayloadSize != 4194304 {
@@ -368,17 +376,17 @@ func TestMalformed(t *testing.T) {
 		{"keyslot-area-out-of-bounds", func(img string) {
 			lukstest.EditJSON(img, 0, func(m map[string]any) { lukstest.Get(m, "keyslots", "0", "area")["offset"] = "9999999999" })
 		}, func(t *testing.T, h *Header, err error) {
-			if !errors.As(err, &corruptErr) || !strings.Contains(err.Error(), "outside the keyslots area") {
+			if !errors.As(err, &corruptErr) || !strings.Contains(err.Error(), "beyond the keyslots area end") {
 				t.Fatalf("got %v", err)
 			}
 		}},
 		{"requirements", func(img string) {
 			lukstest.EditJSON(img, 0, func(m map[string]any) {
-				lukstest.Get(m, "config")["requirements"] = map[string]any{"mandatory": []any{"online-reencrypt-v2"}}
+				lukstest.Get(m, "config")["requirements"] = map[string]any{"mandatory": []any{"offline-reencrypt"}}
 			})
 		}, func(t *testing.T, h *Header, err error) {
 			var re *RequirementsError
-			if !errors.As(err, &re) || re.Requirements[0] != "online-reencrypt-v2" {
+			if !errors.As(err, &re) || re.Requirements[0] != "offline-reencrypt" {
 				t.Fatalf("got %v", err)
 			}
 		}},

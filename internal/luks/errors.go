@@ -72,3 +72,16 @@ type IOError struct {
 
 func (e *IOError) Error() string { return fmt.Sprintf("reading %s: %v", e.Op, e.Err) }
 func (e *IOError) Unwrap() error { return e.Err }
+
+// AmbiguousError is returned for a LUKS2 device with one damaged header copy
+// that also carries another format's signature (an LVM PV label or a file
+// system written over it): cryptsetup refuses to use, and would not repair,
+// such a device, and so does romboot.
+type AmbiguousError struct {
+	Signature string // e.g. "LVM2_member"
+	Copy      string // the damaged header copy
+}
+
+func (e *AmbiguousError) Error() string {
+	return fmt.Sprintf("device carries a %s signature and its %s LUKS2 header is damaged: ambiguous, refused (check it with cryptsetup repair on another machine)", e.Signature, e.Copy)
+}

@@ -38,12 +38,18 @@ type Header struct {
 	KeyBytes      int    // volume key size in bytes
 	SectorSize    int    // data segment sector size
 	PayloadOffset int64  // bytes from the start of the device
-	PayloadSize   int64  // bytes; 0 means to the end of the device
+	PayloadSize   uint64 // bytes; 0 means to the end of the device
 	IVTweak       uint64 // LUKS2 segment iv_tweak
 	Flags         []string
 	Keyslots      []Keyslot
 	HeaderCopy    string   // LUKS2: which copy was used ("primary" or "secondary")
 	Warnings      []string // non-fatal findings, such as a damaged header copy
+	// Problems say why romboot will not unlock or map this volume although
+	// its metadata is valid (Inspect returns such headers, Open refuses
+	// them with the first problem's error).
+	Problems []string
+
+	unusable error
 
 	r      io.ReaderAt
 	v1     *luks1Header
@@ -98,17 +104,47 @@ func kibString(k uint32) string {
 	return strconv.Itoa(int(k)) + " KiB"
 }
 
-// Open reads and validates the LUKS header of a device of size bytes.
-// It never writes.
+// refuse records why the volume cannot be unlocked or mapped.
+func (h *Header) refuse(err error) {
+	if h.unusable == nil {
+		h.unusable = err
+	}
+	h.Problems = append(h.Problems, err.Error())
+}
+
+// Unusable returns why the volume cannot be unlocked or mapped here, or nil.
+func (h *Header) Unusable() error { return h.unusable }
+
+// Open reads and validates the LUKS header of a device of size bytes and
+// refuses a volume romboot cannot unlock and map (mandatory requirements,
+// integrity, a detached header, ...). It never writes.
 func Open(r io.ReaderAt, size int64) (*Header, error) {
+	h, err := Inspect(r, size)
+	if err != nil {
+		return nil, err
+	}
+	if h.unusable != nil {
+		return nil, h.unusable
+	}
+	return h, nil
+}
+
+// Inspect reads and validates the LUKS header of a device of size bytes,
+// as cryptsetup does when it loads one: a header cryptsetup refuses is an
+// error; a valid one is returned even when romboot cannot open the volume
+// (see Problems). It never writes.
+func Inspect(r io.ReaderAt, size int64) (*Header, error) {
 	var first [8]byte
 	if err := readFull(r, first[:], 0, "LUKS magic"); err != nil {
 		return nil, err
 	}
 	if !bytes.Equal(first[:6], magic1) {
-		// A damaged primary LUKS2 header may still have a good secondary.
-		if h, err := openLUKS2(r, size); err == nil {
-			return h, nil
+		// A damaged primary LUKS2 header may still have a good secondary;
+		// with a secondary magic but no usable copy, say why rather than
+		// "not LUKS".
+		h, err := openLUKS2(r, size)
+		if err == nil || hasSecondaryMagic(r) {
+			return h, err
 		}
 		return nil, ErrNotLUKS
 	}
@@ -120,6 +156,18 @@ func Open(r io.ReaderAt, size int64) (*Header, error) {
 	default:
 		return nil, &UnsupportedVersionError{Version: v}
 	}
+}
+
+// hasSecondaryMagic reports whether a LUKS2 secondary header magic sits at
+// one of its standard offsets.
+func hasSecondaryMagic(r io.ReaderAt) bool {
+	var m [6]byte
+	for o := int64(luks2MinHdr); o <= luks2MaxHdr; o *= 2 {
+		if n, _ := r.ReadAt(m[:], o); n == 6 && bytes.Equal(m[:], magic2) {
+			return true
+		}
+	}
+	return false
 }
 
 // IsLUKS reports whether the first bytes carry the LUKS magic.
@@ -167,6 +215,9 @@ func (v *Volume) Wipe() {
 // Unlock tries the passphrase on the keyslots in priority order and returns
 // the volume key. Wrong passphrase and unsupported keyslots are told apart.
 func (h *Header) Unlock(pass []byte, opt UnlockOptions) (*Volume, error) {
+	if h.unusable != nil {
+		return nil, h.unusable
+	}
 	order := h.slotOrder(opt.Keyslot)
 	if len(order) == 0 {
 		if opt.Keyslot >= 0 {
@@ -343,10 +394,10 @@ func (v *Volume) DMTable(major, minor uint32, deviceSize int64) (uint64, []byte,
 	}
 	length := deviceSize - h.PayloadOffset
 	if h.PayloadSize > 0 {
-		if h.PayloadSize > length {
-			return 0, nil, corrupt("metadata", "data segment of %d bytes does not fit the device", h.PayloadSize)
+		if h.PayloadSize > uint64(length) {
+			return 0, nil, corrupt("metadata", "data segment of %d bytes does not fit the device (%d bytes after the data offset)", h.PayloadSize, length)
 		}
-		length = h.PayloadSize
+		length = int64(h.PayloadSize)
 	}
 	ss := int64(h.SectorSize)
 	if ss == 0 {

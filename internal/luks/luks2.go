@@ -60,14 +60,14 @@ func readLUKS2Copy(r io.ReaderAt, size, off int64, name string) (*luks2Copy, err
 		subsys:  cString(bin[208:256]),
 		uuid:    cString(bin[168:208]),
 	}
-	if !validHdrSize(c.hdrSize) {
-		return nil, corrupt(name, "header size %d is not a power of two in 16 KiB..4 MiB", c.hdrSize)
+	if c.hdrSize < luks2MinHdr || c.hdrSize > luks2MaxHdr {
+		return nil, corrupt(name, "header size %d outside 16 KiB..4 MiB", c.hdrSize)
 	}
 	if o := int64(be.Uint64(bin[256:264])); o != off {
 		return nil, corrupt(name, "header offset %d, found at %d", o, off)
 	}
-	if off+c.hdrSize > size {
-		return nil, corrupt(name, "header of %d bytes beyond the %d-byte device", c.hdrSize, size)
+	if name == "secondary" && c.hdrSize != off {
+		return nil, corrupt(name, "header size %d at offset %d", c.hdrSize, off)
 	}
 	alg := cString(bin[72:104])
 	newHash, ok := hashByName(alg)
@@ -86,9 +86,6 @@ func readLUKS2Copy(r io.ReaderAt, size, off int64, name string) (*luks2Copy, err
 	if !bytes.Equal(hh.Sum(nil), stored) {
 		return nil, corrupt(name, "checksum mismatch")
 	}
-	if i := bytes.IndexByte(c.json, 0); i >= 0 {
-		c.json = c.json[:i]
-	}
 	return c, nil
 }
 
@@ -96,11 +93,19 @@ func validHdrSize(n int64) bool {
 	return n >= luks2MinHdr && n <= luks2MaxHdr && n&(n-1) == 0
 }
 
-// openLUKS2 picks the header copy to trust: both valid, the higher seqid;
-// one valid, that one. The secondary sits at the primary's hdr_size, or,
-// when the primary is unreadable, at one of the standard offsets.
+// openLUKS2 picks the header copy to trust, as cryptsetup does. A copy is
+// good when its binary header, checksum and metadata are all valid; both
+// good, the higher seqid wins; one good, that one. The secondary sits at the
+// primary's hdr_size when the primary's binary header and checksum are
+// sound (even if its JSON is not), else at one of the standard offsets.
 func openLUKS2(r io.ReaderAt, size int64) (*Header, error) {
 	prim, perr := readLUKS2Copy(r, size, 0, "primary")
+	var proot *jval
+	if prim != nil {
+		if proot, perr = prim.metadata(); perr != nil {
+			perr = corrupt("primary", "%v", reason(perr))
+		}
+	}
 	var offsets []int64
 	if prim != nil {
 		offsets = []int64{prim.hdrSize}
@@ -116,31 +121,65 @@ func openLUKS2(r io.ReaderAt, size int64) (*Header, error) {
 			break
 		}
 	}
+	var sroot *jval
+	if sec != nil {
+		if sroot, serr = sec.metadata(); serr != nil {
+			serr = corrupt("secondary", "%v", reason(serr))
+		}
+	}
 	var warnings []string
-	use := prim
+	use, root := prim, proot
 	switch {
-	case prim == nil && sec == nil:
-		if _, ok := perr.(*IOError); ok {
+	case proot == nil && sroot == nil:
+		var pio, sio *IOError
+		if errors.As(perr, &pio) && (serr == nil || errors.As(serr, &sio)) {
 			return nil, perr
 		}
 		return nil, &CorruptHeaderError{Copy: "both", Reason: fmt.Sprintf("primary: %v; secondary: %v", reason(perr), reason(serr))}
-	case prim == nil:
-		use = sec
+	case proot == nil:
+		use, root = sec, sroot
 		warnings = append(warnings, fmt.Sprintf("primary header unusable (%v), using the secondary", reason(perr)))
-	case sec == nil:
+	case sroot == nil:
 		warnings = append(warnings, fmt.Sprintf("secondary header unusable (%v)", reason(serr)))
 	case sec.seqid > prim.seqid:
-		use = sec
+		use, root = sec, sroot
 		warnings = append(warnings, fmt.Sprintf("primary header is stale (seqid %d < %d), using the secondary", prim.seqid, sec.seqid))
-	case sec.hdrSize != prim.hdrSize:
-		warnings = append(warnings, "header copies differ in size")
 	}
-	h, err := parseLUKS2JSON(use, r, size)
+	// The header copies and the keyslots area must fit the device; the data
+	// area need not (a header-only file can be dumped and tested).
+	if end := 2*use.hdrSize + int64(mustU64(root.get("config").get("keyslots_size").text())); end > size {
+		return nil, corrupt(use.name, "device of %d bytes is smaller than the header and keyslots area (%d bytes)", size, end)
+	}
+	if proot == nil || sroot == nil {
+		// cryptsetup would rewrite the bad copy here, but first makes sure
+		// the device carries no other format's signature.
+		if sig := foreignSignature(r, size); sig != "" {
+			return nil, &AmbiguousError{Signature: sig, Copy: map[bool]string{true: "primary", false: "secondary"}[proot == nil]}
+		}
+	}
+	h, err := parseLUKS2JSON(use, root, r, size)
 	if err != nil {
 		return nil, err
 	}
 	h.Warnings = append(warnings, h.Warnings...)
 	return h, nil
+}
+
+func mustU64(s string) uint64 {
+	n, _ := strtou64(s)
+	return n
+}
+
+// metadata parses and validates a copy's JSON area.
+func (c *luks2Copy) metadata() (*jval, error) {
+	root, err := parseJSONArea(c.json)
+	if err != nil {
+		return nil, fmt.Errorf("JSON: %v", err)
+	}
+	if err := validateLUKS2(root, uint64(len(c.json))); err != nil {
+		return nil, fmt.Errorf("metadata: %v", err)
+	}
+	return root, nil
 }
 
 func reason(err error) string {
@@ -162,6 +201,7 @@ type luks2Metadata struct {
 }
 
 type jsonKeyslot struct {
+	err      error // a field this package cannot use
 	Type     string
 	KeySize  int
 	Priority *int
@@ -189,6 +229,7 @@ type jsonKeyslot struct {
 }
 
 type jsonSegment struct {
+	err        error
 	Type       string
 	Offset     uint64
 	Size       string
@@ -200,6 +241,7 @@ type jsonSegment struct {
 }
 
 type jsonDigest struct {
+	err        error
 	Type       string
 	Keyslots   []string
 	Segments   []string
@@ -270,14 +312,14 @@ func objects(v *jval, key string) (map[string]*jval, error) {
 	return o.obj, nil
 }
 
-// decodeMetadata maps the parsed JSON onto the metadata structures.
-func decodeMetadata(root *jval) (*luks2Metadata, error) {
+// decodeMetadata maps validated JSON onto the metadata structures. A field
+// the validation allows but this package cannot use (a priority of 7, a
+// negative iteration count) marks only its keyslot, segment or digest.
+func decodeMetadata(root *jval) *luks2Metadata {
 	m := &luks2Metadata{Keyslots: map[string]*jsonKeyslot{}, Segments: map[string]*jsonSegment{}, Digests: map[string]*jsonDigest{}}
-	var fe fieldErrs
 	const maxU32 = 1<<32 - 1
-	kss, err := objects(root, "keyslots")
-	fe.keep(err)
-	for id, v := range kss {
+	for id, v := range root.get("keyslots").obj {
+		var fe fieldErrs
 		k := &jsonKeyslot{Type: fe.str(v, "type"), KeySize: int(fe.num(v, "key_size", 4096))}
 		if p := v.get("priority"); p != nil {
 			n := int(fe.num(v, "priority", 2))
@@ -288,36 +330,36 @@ func decodeMetadata(root *jval) (*luks2Metadata, error) {
 		k.Area.Type, k.Area.Offset, k.Area.Size = fe.str(area, "type"), fe.u64s(area, "offset"), fe.u64s(area, "size")
 		k.Area.Encryption, k.Area.KeySize = fe.str(area, "encryption"), int(fe.num(area, "key_size", 4096))
 		k.KDF.Type, k.KDF.Hash, k.KDF.Salt = fe.str(kdf, "type"), fe.str(kdf, "hash"), fe.str(kdf, "salt")
-		k.KDF.Iterations, k.KDF.Time = uint32(fe.num(kdf, "iterations", maxU32)), uint32(fe.num(kdf, "time", maxU32))
-		k.KDF.Memory, k.KDF.CPUs = uint32(fe.num(kdf, "memory", maxU32)), uint32(fe.num(kdf, "cpus", maxU32))
+		switch k.KDF.Type {
+		case "pbkdf2":
+			k.KDF.Iterations = uint32(fe.num(kdf, "iterations", maxU32))
+		case "argon2i", "argon2id":
+			k.KDF.Time, k.KDF.Memory, k.KDF.CPUs = uint32(fe.num(kdf, "time", maxU32)), uint32(fe.num(kdf, "memory", maxU32)), uint32(fe.num(kdf, "cpus", maxU32))
+		}
+		k.err = fe.err
 		m.Keyslots[id] = k
 	}
-	segs, err := objects(root, "segments")
-	fe.keep(err)
-	for id, v := range segs {
+	for id, v := range root.get("segments").obj {
+		var fe fieldErrs
 		sg := &jsonSegment{Type: fe.str(v, "type"), Offset: fe.u64s(v, "offset"), Size: fe.str(v, "size"), IVTweak: fe.u64s(v, "iv_tweak"),
 			Encryption: fe.str(v, "encryption"), SectorSize: int(fe.num(v, "sector_size", 1<<20)), Flags: fe.strs(v, "flags")}
 		if in := v.get("integrity"); in != nil && in.kind != 'z' {
 			sg.Integrity = true
 		}
+		sg.err = fe.err
 		m.Segments[id] = sg
 	}
-	dgs, err := objects(root, "digests")
-	fe.keep(err)
-	for id, v := range dgs {
+	for id, v := range root.get("digests").obj {
+		var fe fieldErrs
 		m.Digests[id] = &jsonDigest{Type: fe.str(v, "type"), Keyslots: fe.strs(v, "keyslots"), Segments: fe.strs(v, "segments"),
 			Hash: fe.str(v, "hash"), Iterations: uint32(fe.num(v, "iterations", maxU32)), Salt: fe.str(v, "salt"), Digest: fe.str(v, "digest")}
+		m.Digests[id].err = fe.err
 	}
 	cfg := root.get("config")
-	if cfg == nil || cfg.kind != 'o' {
-		fe.keep(errors.New("config: want an object"))
-	} else {
-		m.Config = jsonConfig{JSONSize: fe.u64s(cfg, "json_size"), KeyslotsSize: fe.u64s(cfg, "keyslots_size"), Flags: fe.strs(cfg, "flags")}
-		if req := cfg.get("requirements"); req != nil && req.kind == 'o' {
-			m.Config.Mandatory = fe.strs(req, "mandatory")
-		}
-	}
-	return m, fe.err
+	var fe fieldErrs
+	m.Config = jsonConfig{JSONSize: mustU64(cfg.get("json_size").text()), KeyslotsSize: mustU64(cfg.get("keyslots_size").text()), Flags: fe.strs(cfg, "flags")}
+	m.Config.Mandatory = fe.strs(cfg.get("requirements"), "mandatory")
+	return m
 }
 
 // dmFlags maps LUKS2 config flags to dm-crypt options.
@@ -330,6 +372,8 @@ var dmFlags = map[string]string{
 }
 
 type digestCheck struct {
+	id       string
+	problem  string // why the digest cannot be checked here
 	keyslots []int
 	hash     string
 	iter     uint32
@@ -355,27 +399,12 @@ func (d digestCheck) verify(key []byte) bool {
 	return constantTimeEqual(got, d.digest)
 }
 
-// parseLUKS2JSON validates the JSON metadata of a checked header copy.
-func parseLUKS2JSON(c *luks2Copy, r io.ReaderAt, size int64) (*Header, error) {
-	root, err := parseJSON(c.json)
-	if err != nil {
-		return nil, corrupt("metadata", "JSON: %v", err)
-	}
-	m, err := decodeMetadata(root)
-	if err != nil {
-		return nil, corrupt("metadata", "JSON: %v", err)
-	}
-	if int64(m.Config.JSONSize) != c.hdrSize-luks2BinSize {
-		return nil, corrupt("metadata", "json_size %d does not match header size %d", m.Config.JSONSize, c.hdrSize)
-	}
-	if len(m.Config.Mandatory) > 0 {
-		return nil, &RequirementsError{Requirements: m.Config.Mandatory}
-	}
-	areaStart := 2 * c.hdrSize
-	areaEnd := areaStart + int64(m.Config.KeyslotsSize)
-	if m.Config.KeyslotsSize%4096 != 0 || areaEnd > size || areaEnd < areaStart {
-		return nil, corrupt("metadata", "keyslots_size %d does not fit the device", m.Config.KeyslotsSize)
-	}
+// parseLUKS2JSON builds the Header from the validated metadata of a header
+// copy. What makes the volume unbootable here (a requirement, a second
+// segment, integrity) is recorded in Problems, not refused: Open refuses
+// it, Inspect shows it.
+func parseLUKS2JSON(c *luks2Copy, root *jval, r io.ReaderAt, size int64) (*Header, error) {
+	m := decodeMetadata(root)
 	h := &Header{
 		Version:    2,
 		UUID:       c.uuid,
@@ -385,51 +414,55 @@ func parseLUKS2JSON(c *luks2Copy, r io.ReaderAt, size int64) (*Header, error) {
 		r:          r,
 		v2:         m,
 	}
-	// Exactly one live data segment, of type crypt, without integrity.
+	if len(m.Config.Mandatory) > 0 {
+		h.refuse(&RequirementsError{Requirements: m.Config.Mandatory})
+	}
+	areaStart := 2 * c.hdrSize
+	areaEnd := areaStart + int64(m.Config.KeyslotsSize)
+
+	// The data segment: the one regular segment; romboot maps exactly one,
+	// of type crypt, without integrity.
 	var seg *jsonSegment
 	segID := ""
+	regular := 0
 	for id, s := range m.Segments {
-		if s == nil {
-			return nil, corrupt("metadata", "segment %s is null", id)
-		}
 		if isBackupSegment(s) {
 			continue
 		}
-		if seg != nil {
-			return nil, &UnsupportedError{What: "more than one live data segment"}
+		regular++
+		if seg == nil || id == "0" {
+			seg, segID = s, id
 		}
-		seg, segID = s, id
 	}
-	if seg == nil {
-		return nil, corrupt("metadata", "no data segment")
+	if regular > 1 {
+		h.refuse(&UnsupportedError{What: fmt.Sprintf("%d data segments (a reencryption or a hardware-encrypted layout)", regular)})
 	}
-	if seg.Type != "crypt" {
-		return nil, &UnsupportedError{What: "segment type " + seg.Type}
-	}
-	if seg.Integrity {
-		return nil, &UnsupportedError{What: "authenticated encryption (dm-integrity) segments"}
-	}
-	switch seg.SectorSize {
-	case 512, 1024, 2048, 4096:
-	default:
-		return nil, corrupt("metadata", "segment sector size %d", seg.SectorSize)
-	}
-	if seg.Encryption == "" || strings.ContainsAny(seg.Encryption, " \t\n") {
-		return nil, corrupt("metadata", "segment encryption %q", seg.Encryption)
-	}
-	h.Cipher = seg.Encryption
-	h.SectorSize = seg.SectorSize
-	h.PayloadOffset = int64(seg.Offset)
-	h.IVTweak = uint64(seg.IVTweak)
-	if h.PayloadOffset < 0 || h.PayloadOffset%int64(seg.SectorSize) != 0 || h.PayloadOffset >= size {
-		return nil, corrupt("metadata", "segment offset %d outside the %d-byte device", seg.Offset, size)
-	}
-	if seg.Size != "dynamic" {
-		n, err := strconv.ParseInt(seg.Size, 10, 64)
-		if err != nil || n <= 0 || n%int64(seg.SectorSize) != 0 || n > size-h.PayloadOffset {
-			return nil, corrupt("metadata", "segment size %q", seg.Size)
+	if seg != nil {
+		h.Cipher = seg.Encryption
+		h.SectorSize = seg.SectorSize
+		h.PayloadOffset = int64(seg.Offset)
+		h.IVTweak = seg.IVTweak
+		if seg.Size != "dynamic" {
+			h.PayloadSize, _ = strconv.ParseUint(seg.Size, 10, 64)
 		}
-		h.PayloadSize = n
+		switch {
+		case seg.err != nil:
+			h.refuse(corrupt("metadata", "segment %s: %v", segID, seg.err))
+		case seg.Type != "crypt":
+			h.refuse(&UnsupportedError{What: "segment type " + strconv.Quote(seg.Type)})
+		case seg.Integrity:
+			h.refuse(&UnsupportedError{What: "authenticated encryption (dm-integrity) segments"})
+		case seg.Offset == 0:
+			h.refuse(&UnsupportedError{What: "detached header (data offset 0)"})
+		case seg.Offset > 1<<62:
+			h.refuse(&UnsupportedError{What: fmt.Sprintf("data offset %d", seg.Offset)})
+		case seg.SectorSize != 512 && seg.SectorSize != 1024 && seg.SectorSize != 2048 && seg.SectorSize != 4096:
+			h.refuse(&UnsupportedError{What: fmt.Sprintf("sector size %d", seg.SectorSize)})
+		case strings.ContainsAny(seg.Encryption, " \t\n"):
+			h.refuse(&UnsupportedError{What: "segment encryption " + strconv.Quote(seg.Encryption)})
+		case seg.Offset%uint64(seg.SectorSize) != 0:
+			h.refuse(&UnsupportedError{What: fmt.Sprintf("data offset %d not a multiple of the sector size %d", seg.Offset, seg.SectorSize)})
+		}
 	}
 	for _, f := range m.Config.Flags {
 		if o, ok := dmFlags[f]; ok {
@@ -439,19 +472,28 @@ func parseLUKS2JSON(c *luks2Copy, r io.ReaderAt, size int64) (*Header, error) {
 	sort.Strings(h.Flags)
 
 	// Digests bound to the data segment.
-	for id, d := range m.Digests {
-		if d == nil || d.Type != "pbkdf2" || !contains(d.Segments, segID) {
+	for _, id := range sortedKeys(m.Digests) {
+		d := m.Digests[id]
+		if !contains(d.Segments, segID) {
 			continue
 		}
+		dc := digestCheck{id: id, hash: d.Hash, iter: d.Iterations}
 		salt, err1 := base64.StdEncoding.DecodeString(d.Salt)
 		dig, err2 := base64.StdEncoding.DecodeString(d.Digest)
-		if err1 != nil || err2 != nil || len(dig) == 0 || len(dig) > luks2MaxDigest {
-			return nil, corrupt("metadata", "digest %s: bad salt or digest", id)
+		_, hashOK := hashByName(d.Hash)
+		switch {
+		case d.err != nil:
+			dc.problem = d.err.Error()
+		case d.Type != "pbkdf2":
+			dc.problem = "unsupported digest type " + strconv.Quote(d.Type)
+		case !hashOK:
+			dc.problem = "unsupported digest hash " + strconv.Quote(d.Hash)
+		case err1 != nil || err2 != nil || len(dig) == 0 || len(dig) > luks2MaxDigest:
+			dc.problem = "bad digest salt or value"
+		case d.Iterations < 1 || d.Iterations > maxPBKDF2Iter:
+			dc.problem = fmt.Sprintf("digest iterations %d", d.Iterations)
 		}
-		if d.Iterations < 1 || d.Iterations > maxPBKDF2Iter {
-			return nil, corrupt("metadata", "digest %s: iterations %d", id, d.Iterations)
-		}
-		dc := digestCheck{hash: d.Hash, iter: d.Iterations, salt: salt, digest: dig}
+		dc.salt, dc.digest = salt, dig
 		for _, k := range d.Keyslots {
 			if n, err := strconv.Atoi(k); err == nil {
 				dc.keyslots = append(dc.keyslots, n)
@@ -459,43 +501,40 @@ func parseLUKS2JSON(c *luks2Copy, r io.ReaderAt, size int64) (*Header, error) {
 		}
 		h.digest = append(h.digest, dc)
 	}
-	if len(h.digest) == 0 {
-		return nil, corrupt("metadata", "no digest for the data segment")
+	if seg != nil && len(h.digest) == 0 {
+		h.refuse(corrupt("metadata", "no digest for the data segment"))
 	}
 
 	// Keyslots, in index order.
-	ids := make([]int, 0, len(m.Keyslots))
-	for id := range m.Keyslots {
+	for _, id := range sortedKeys(m.Keyslots) {
+		j := m.Keyslots[id]
 		n, err := strconv.Atoi(id)
-		if err != nil || n < 0 || n > 31 {
-			return nil, corrupt("metadata", "keyslot id %q", id)
+		if err != nil || n > 31 {
+			h.Warnings = append(h.Warnings, fmt.Sprintf("keyslot %s: number beyond 31, ignored", id))
+			continue
 		}
-		ids = append(ids, n)
-	}
-	sort.Ints(ids)
-	type span struct{ off, end int64 }
-	var spans []span
-	for _, n := range ids {
-		j := m.Keyslots[strconv.Itoa(n)]
-		if j == nil {
-			return nil, corrupt("metadata", "keyslot %d is null", n)
-		}
-		ks, err := luks2Keyslot(n, j, h, areaStart, areaEnd)
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range spans {
-			if ks.Offset < s.end && s.off < ks.Offset+int64(j.Area.Size) {
-				return nil, corrupt("metadata", "keyslot %d area overlaps another", n)
-			}
-		}
-		spans = append(spans, span{ks.Offset, ks.Offset + int64(j.Area.Size)})
+		ks := luks2Keyslot(n, j, h, areaStart, areaEnd)
 		h.Keyslots = append(h.Keyslots, ks)
 		if ks.Problem != "" {
 			h.Warnings = append(h.Warnings, fmt.Sprintf("keyslot %d: %s", n, ks.Problem))
 		}
 	}
 	return h, nil
+}
+
+// sortedKeys returns numbered object keys in numeric order.
+func sortedKeys[T any](m map[string]T) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool {
+		if len(ks[i]) != len(ks[j]) {
+			return len(ks[i]) < len(ks[j])
+		}
+		return ks[i] < ks[j]
+	})
+	return ks
 }
 
 func isBackupSegment(s *jsonSegment) bool {
@@ -516,10 +555,9 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// luks2Keyslot validates one keyslot. Structural damage (an area outside the
-// keyslots area) makes the whole header corrupt; a keyslot type or KDF this
-// package does not handle only marks that keyslot unusable.
-func luks2Keyslot(n int, j *jsonKeyslot, h *Header, areaStart, areaEnd int64) (Keyslot, error) {
+// luks2Keyslot describes one keyslot; a keyslot this package cannot use
+// gets a Problem saying why.
+func luks2Keyslot(n int, j *jsonKeyslot, h *Header, areaStart, areaEnd int64) Keyslot {
 	ks := Keyslot{
 		Index:    n,
 		Priority: 1,
@@ -532,14 +570,12 @@ func luks2Keyslot(n int, j *jsonKeyslot, h *Header, areaStart, areaEnd int64) (K
 	if j.Priority != nil {
 		ks.Priority = *j.Priority
 	}
-	for _, d := range h.digest {
-		if d.binds(n) {
+	var dig *digestCheck
+	for i := range h.digest {
+		if h.digest[i].binds(n) {
 			ks.Bound = true
+			dig = &h.digest[i]
 		}
-	}
-	off, sz := int64(j.Area.Offset), int64(j.Area.Size)
-	if sz < 0 || off < areaStart || off+sz > areaEnd || off+sz < off {
-		return ks, corrupt("metadata", "keyslot %d area [%d, +%d) outside the keyslots area [%d, %d)", n, off, sz, areaStart, areaEnd)
 	}
 	switch j.KDF.Type {
 	case "pbkdf2":
@@ -548,40 +584,40 @@ func luks2Keyslot(n int, j *jsonKeyslot, h *Header, areaStart, areaEnd int64) (K
 		ks.KDF = KDF{Type: j.KDF.Type, Iterations: j.KDF.Time, MemoryKiB: j.KDF.Memory, Threads: j.KDF.CPUs}
 	default:
 		ks.KDF = KDF{Type: j.KDF.Type}
-		ks.Problem = "unsupported KDF " + strconv.Quote(j.KDF.Type)
-		return ks, nil
 	}
-	salt, err := base64.StdEncoding.DecodeString(j.KDF.Salt)
-	if err != nil || len(salt) == 0 || len(salt) > 256 {
-		ks.Problem = "bad KDF salt"
-		return ks, nil
-	}
-	ks.salt = salt
+	off, sz := int64(j.Area.Offset), int64(j.Area.Size)
+	salt, saltErr := base64.StdEncoding.DecodeString(j.KDF.Salt)
 	switch {
+	case j.err != nil:
+		ks.Problem = j.err.Error()
 	case j.Type != "luks2":
 		ks.Problem = "unsupported keyslot type " + strconv.Quote(j.Type)
-	case j.Area.Type != "raw":
-		ks.Problem = "unsupported area type " + strconv.Quote(j.Area.Type)
-	case j.AF.Type != "luks1":
-		ks.Problem = "unsupported anti-forensic type " + strconv.Quote(j.AF.Type)
+	case j.KDF.Type != "pbkdf2" && j.KDF.Type != "argon2i" && j.KDF.Type != "argon2id":
+		ks.Problem = "unsupported KDF " + strconv.Quote(j.KDF.Type)
+	case saltErr != nil || len(salt) == 0 || len(salt) > 256:
+		ks.Problem = "bad KDF salt"
+	case sz < 0 || off < areaStart || off+sz > areaEnd || off+sz < off:
+		ks.Problem = fmt.Sprintf("area [%d, +%d) outside the keyslots area [%d, %d)", off, sz, areaStart, areaEnd)
 	case j.KeySize < 1 || j.KeySize > 512:
 		ks.Problem = fmt.Sprintf("key size %d", j.KeySize)
 	case j.Area.KeySize < 1 || j.Area.KeySize > 512:
 		ks.Problem = fmt.Sprintf("area key size %d", j.Area.KeySize)
 	case ks.Stripes < 1 || ks.Stripes > luks1MaxStripes:
 		ks.Problem = fmt.Sprintf("stripes %d", ks.Stripes)
+	case roundUp(int64(j.KeySize)*int64(ks.Stripes), 512) > sz:
+		ks.Problem = fmt.Sprintf("key material (%d bytes) larger than its area (%d)", roundUp(int64(j.KeySize)*int64(ks.Stripes), 512), sz)
+	case dig != nil && dig.problem != "":
+		ks.Problem = "digest " + dig.id + ": " + dig.problem
 	}
 	if ks.Problem != "" {
-		return ks, nil
+		return ks
 	}
+	ks.salt = salt
 	ks.Length = roundUp(int64(j.KeySize)*int64(ks.Stripes), 512)
-	if ks.Length > sz {
-		return ks, corrupt("metadata", "keyslot %d key material (%d bytes) larger than its area (%d)", n, ks.Length, sz)
-	}
 	if ks.Bound && h.KeyBytes == 0 {
 		h.KeyBytes = j.KeySize
 	}
-	return ks, nil
+	return ks
 }
 
 func (m *luks2Metadata) recoverKey(h *Header, ks Keyslot, pass []byte) ([]byte, error) {

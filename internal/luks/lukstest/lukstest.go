@@ -117,3 +117,86 @@ func Get(m map[string]any, keys ...string) map[string]any {
 	}
 	return cur
 }
+
+// ReadJSON decodes the metadata of the LUKS2 header copy at off (numbers
+// kept as json.Number) and returns it with the copy's hdr_size.
+func ReadJSON(path string, off int64) (map[string]any, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	bin := make([]byte, 4096)
+	if _, err := f.ReadAt(bin, off); err != nil {
+		return nil, 0, err
+	}
+	hdrSize := int64(binary.BigEndian.Uint64(bin[8:16]))
+	if hdrSize < 16384 || hdrSize > 4<<20 {
+		return nil, 0, fmt.Errorf("hdr_size %d", hdrSize)
+	}
+	area := make([]byte, hdrSize-4096)
+	if _, err := f.ReadAt(area, off+4096); err != nil {
+		return nil, 0, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(bytes.TrimRight(area, "\x00")))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, 0, err
+	}
+	return m, hdrSize, nil
+}
+
+// Marshal encodes metadata compactly, as cryptsetup writes it.
+func Marshal(m map[string]any) []byte {
+	js, err := json.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return js
+}
+
+// WriteCopy writes a header copy at off: the binary header of the copy at
+// from (its seqid, uuid, labels) with the magic for off, hdr_size and
+// hdr_offset set, then area (padded with NULs to hdrSize-4096 when
+// shorter) and a fresh sha256 checksum. The area is written as given: it
+// may be malformed on purpose.
+func WriteCopy(path string, from, off, hdrSize int64, area []byte) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	bin := make([]byte, 4096)
+	if _, err := f.ReadAt(bin, from); err != nil {
+		return err
+	}
+	if off == 0 {
+		copy(bin, "LUKS\xba\xbe")
+	} else {
+		copy(bin, "SKUL\xba\xbe")
+	}
+	binary.BigEndian.PutUint64(bin[8:16], uint64(hdrSize))
+	binary.BigEndian.PutUint64(bin[256:264], uint64(off))
+	full := make([]byte, hdrSize-4096)
+	if len(area) > len(full) {
+		return fmt.Errorf("area of %d bytes does not fit %d", len(area), len(full))
+	}
+	copy(full, area)
+	if _, err := f.WriteAt(full, off+4096); err != nil {
+		return err
+	}
+	return Rechecksum(f, off, bin, full)
+}
+
+// Kill destroys the header copy at off (its magic), as a damaged sector
+// would.
+func Kill(path string, off int64) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.WriteAt([]byte("XXXXXX"), off)
+	return err
+}
