@@ -108,7 +108,7 @@ func newDump(path string, h *luks.Header) dump {
 		d.Keyslots = append(d.Keyslots, keyslotDump{
 			Index: k.Index, Priority: k.Priority, Cipher: k.Cipher, KeyBits: k.KeyBytes * 8,
 			KDF: k.KDF.Type, Hash: k.KDF.Hash, Iter: k.KDF.Iterations, MemoryKiB: k.KDF.MemoryKiB,
-			Threads: k.KDF.Threads, AFHash: k.AFHash, Bound: k.Bound, Problem: k.Problem,
+			Threads: k.KDF.Threads, AFHash: k.AFHash, Bound: k.Bound, Problem: h.KeyslotProblem(k, nil),
 		})
 	}
 	d.Problems = supportProblems(h)
@@ -132,7 +132,7 @@ func supportProblems(h *luks.Header) []string {
 	}
 	usable := 0
 	for _, k := range h.Keyslots {
-		if k.Problem == "" && k.Bound && k.Priority != 0 {
+		if h.KeyslotProblem(k, nil) == "" && k.Priority != 0 {
 			usable++
 		}
 	}
@@ -168,9 +168,6 @@ func printDump(w io.Writer, d dump) {
 			cost = fmt.Sprintf("%s, %d KiB, %d passes, %d threads", k.KDF, k.MemoryKiB, k.Iter, k.Threads)
 		}
 		fmt.Fprintf(w, "  %d: %s (%d-bit), %s, priority %d", k.Index, k.Cipher, k.KeyBits, cost, k.Priority)
-		if !k.Bound {
-			fmt.Fprint(w, ", not bound to the data segment")
-		}
 		if k.Problem != "" {
 			fmt.Fprintf(w, ", unusable: %s", k.Problem)
 		}
@@ -181,6 +178,7 @@ func printDump(w io.Writer, d dump) {
 	}
 	if d.Supported {
 		fmt.Fprintln(w, "romboot: supported")
+
 	} else {
 		fmt.Fprintf(w, "romboot: NOT supported: %s\n", strings.Join(d.Problems, "; "))
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/romboot/romboot/internal/luks/lukstest"
 	"github.com/romboot/romboot/internal/testutil"
 )
 
@@ -130,5 +131,38 @@ func TestEntriesJSON(t *testing.T) {
 	}
 	if len(m.Entries) != 4 || !m.Entries[0].Default || m.Timeout != 5 {
 		t.Fatalf("%+v", m)
+	}
+}
+
+// TestLuksDumpRequirements: a header with mandatory requirements (an
+// interrupted reencryption) and an unbound keyslot is still dumped, with
+// the reason it will not boot; only unlocking refuses it, as cryptsetup
+// does.
+func TestLuksDumpRequirements(t *testing.T) {
+	img := luksImage(t)
+	nk := filepath.Join(t.TempDir(), "nk")
+	os.WriteFile(nk, []byte("other"), 0o600)
+	testutil.Run(t, []byte(pass), "cryptsetup", "luksAddKey", "--batch-mode", "--unbound", "--key-size", "512",
+		"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--key-file", "-", "--key-slot", "1", img, nk)
+	if err := lukstest.EditJSON(img, 0, func(m map[string]any) {
+		lukstest.Get(m, "config")["requirements"] = map[string]any{"mandatory": []any{"offline-reencrypt"}}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, nil, "cryptsetup", "luksDump", img) // cryptsetup dumps it too
+	var out, errb bytes.Buffer
+	if code := run([]string{"luks", "dump", img}, nil, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	s := out.String()
+	if !strings.Contains(s, "NOT supported") || !strings.Contains(s, "offline-reencrypt") ||
+		!strings.Contains(s, "1: ") || !strings.Contains(s, "unbound keyslot") {
+		t.Fatalf("dump:\n%s", s)
+	}
+	out.Reset()
+	errb.Reset()
+	if code := run([]string{"luks", "test", "--key-file", "-", img}, stdinFile(t, pass), &out, &errb); code == 0 ||
+		!strings.Contains(errb.String(), "mandatory requirements") {
+		t.Fatalf("luks test on a header with requirements: exit %d: %s", code, errb.String())
 	}
 }

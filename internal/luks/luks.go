@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -340,6 +341,29 @@ func (h *Header) verifyKey(ks Keyslot, key []byte) bool {
 		}
 	}
 	return false
+}
+
+// KeyslotProblem says why a keyslot cannot open the volume here, or "": not
+// bound to the data segment, a problem found in the header, a KDF cost
+// beyond the bounds (or, with memAvail, the memory at hand), an area
+// cipher this package cannot decrypt.
+func (h *Header) KeyslotProblem(ks Keyslot, memAvail func() (uint64, error)) string {
+	if memAvail == nil {
+		memAvail = func() (uint64, error) { return 0, errors.New("unknown") }
+	}
+	switch {
+	case !ks.Bound:
+		return "not bound to the data segment (unbound keyslot)"
+	case ks.Problem != "":
+		return ks.Problem
+	}
+	if err := h.checkKDF(ks, memAvail); err != nil {
+		return err.Error()
+	}
+	if err := checkCipher(ks); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 // checkCipher refuses a keyslot whose area cipher cannot be decrypted here,

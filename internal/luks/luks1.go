@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"sort"
+	"strconv"
+	"strings"
 )
 
 // LUKS1 on-disk layout (spec 1.2.3), big-endian.
@@ -63,27 +66,54 @@ func parseLUKS1(b []byte, r io.ReaderAt, size int64) (*Header, error) {
 		r:             r,
 		v1:            v,
 	}
-	if cipherName == "" || cipherMode == "" {
-		return nil, corrupt("LUKS1", "empty cipher name or mode")
-	}
 	if _, ok := hashByName(hashSpec); !ok {
-		return nil, &UnsupportedError{What: "LUKS1 hash " + fmt.Sprintf("%q", hashSpec)}
+		if !knownHash(hashSpec) {
+			return nil, corrupt("LUKS1", "hash %q is not supported by cryptsetup either", hashSpec)
+		}
+		h.refuse(&UnsupportedError{What: "LUKS1 hash " + strconv.Quote(hashSpec)})
 	}
-	switch v.keyBytes {
-	case 16, 24, 32, 48, 64:
-	default:
-		return nil, corrupt("LUKS1", "key size %d bytes", v.keyBytes)
+	if v.keyBytes == 0 {
+		return nil, corrupt("LUKS1", "key size 0")
 	}
-	if v.mkIter < 1 || v.mkIter > maxPBKDF2Iter {
-		return nil, corrupt("LUKS1", "master key digest iterations %d", v.mkIter)
+	// All eight keyslot descriptors, enabled or not, as cryptsetup checks
+	// them: 4000 stripes, key material after the header and before the
+	// data, no two areas overlapping, the last one inside the device.
+	secs := (int64(v.keyBytes)*luks1MaxStripes + 511) / 512
+	type area struct{ slot, off int64 }
+	var areas []area
+	for i := 0; i < luks1NumKeys; i++ {
+		sl := b[luks1KeyslotStart+i*luks1KeyslotSize:][:luks1KeyslotSize]
+		off := int64(be.Uint32(sl[40:44]))
+		if st := be.Uint32(sl[44:48]); st != luks1MaxStripes {
+			return nil, corrupt("LUKS1", "keyslot %d: %d stripes, not 4000", i, st)
+		}
+		if off*512 < luks1HeaderSize {
+			return nil, corrupt("LUKS1", "keyslot %d: key material at sector %d overlaps the header", i, off)
+		}
+		if v.payloadSec != 0 && (int64(v.payloadSec) <= off || int64(v.payloadSec) < off+secs) {
+			return nil, corrupt("LUKS1", "keyslot %d: key material at sector %d (+%d) runs into the data at sector %d", i, off, secs, v.payloadSec)
+		}
+		areas = append(areas, area{int64(i), off})
 	}
-	if v.payloadSec == 0 {
-		return nil, &UnsupportedError{What: "LUKS1 detached header (payload offset 0)"}
+	sort.SliceStable(areas, func(i, j int) bool { return areas[i].off < areas[j].off })
+	for i := 1; i < len(areas); i++ {
+		if areas[i].off < areas[i-1].off+secs {
+			return nil, corrupt("LUKS1", "keyslot %d: key material overlaps keyslot %d's", areas[i-1].slot, areas[i].slot)
+		}
 	}
-	if h.PayloadOffset >= size {
-		return nil, corrupt("LUKS1", "payload offset %d beyond the %d-byte device", h.PayloadOffset, size)
+	if end := (areas[len(areas)-1].off + secs) * 512; end > size {
+		return nil, corrupt("LUKS1", "device of %d bytes is smaller than the header and keyslots (%d bytes)", size, end)
 	}
-	active := 0
+	switch {
+	case cipherName == "" || cipherMode == "":
+		h.refuse(corrupt("LUKS1", "empty cipher name or mode"))
+	case v.keyBytes != 16 && v.keyBytes != 24 && v.keyBytes != 32 && v.keyBytes != 48 && v.keyBytes != 64:
+		h.refuse(&UnsupportedError{What: fmt.Sprintf("LUKS1 key size %d bytes", v.keyBytes)})
+	case v.mkIter < 1 || v.mkIter > maxPBKDF2Iter:
+		h.refuse(&UnsupportedError{What: fmt.Sprintf("master key digest iterations %d", v.mkIter)})
+	case v.payloadSec == 0:
+		h.refuse(&UnsupportedError{What: "LUKS1 detached header (payload offset 0)"})
+	}
 	for i := 0; i < luks1NumKeys; i++ {
 		s := b[luks1KeyslotStart+i*luks1KeyslotSize:][:luks1KeyslotSize]
 		state := be.Uint32(s[0:4])
@@ -106,24 +136,25 @@ func parseLUKS1(b []byte, r io.ReaderAt, size int64) (*Header, error) {
 		switch {
 		case state != luks1KeyEnabled:
 			ks.Problem = fmt.Sprintf("invalid state 0x%08x", state)
-		case ks.Stripes < 1 || ks.Stripes > luks1MaxStripes:
-			ks.Problem = fmt.Sprintf("stripes %d outside 1..%d", ks.Stripes, luks1MaxStripes)
 		case ks.KDF.Iterations < 1:
 			ks.Problem = "zero iterations"
-		case ks.Offset < luks1HeaderSize || ks.Offset+ks.Length > h.PayloadOffset || ks.Offset+ks.Length > size:
-			ks.Problem = fmt.Sprintf("key material at %d (+%d) outside the header area", ks.Offset, ks.Length)
 		}
 		if ks.Problem != "" {
 			h.Warnings = append(h.Warnings, fmt.Sprintf("keyslot %d: %s", i, ks.Problem))
-		} else {
-			active++
 		}
 		h.Keyslots = append(h.Keyslots, ks)
 	}
-	if active == 0 && len(h.Keyslots) > 0 {
-		return nil, corrupt("LUKS1", "no valid keyslot: %v", h.Warnings)
-	}
 	return h, nil
+}
+
+// knownHash: hashes cryptsetup's crypto backends know that this package does
+// not implement (a LUKS1 header naming one is valid, but not unlocked here).
+func knownHash(name string) bool {
+	switch strings.ToLower(name) {
+	case "whirlpool", "sha3-224", "sha3-256", "sha3-384", "sha3-512", "blake2b-512", "blake2s-256", "sm3", "stribog256", "stribog512", "ripemd128", "ripemd256", "ripemd320", "tiger":
+		return true
+	}
+	return false
 }
 
 func roundUp(n, to int64) int64 { return (n + to - 1) / to * to }

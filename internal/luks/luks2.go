@@ -117,8 +117,14 @@ func openLUKS2(r io.ReaderAt, size int64) (*Header, error) {
 	var sec *luks2Copy
 	var serr error
 	for _, o := range offsets {
-		if sec, serr = readLUKS2Copy(r, size, o, "secondary"); sec != nil {
+		c, err := readLUKS2Copy(r, size, o, "secondary")
+		if c != nil {
+			sec, serr = c, nil
 			break
+		}
+		// Report the copy that was there, not the last offset tried.
+		if serr == nil || reason(serr) == "bad magic" {
+			serr = err
 		}
 	}
 	var sroot *jval
