@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -95,7 +94,7 @@ func parseLUKS1(b []byte, r io.ReaderAt, size int64) (*Header, error) {
 		}
 		areas = append(areas, area{int64(i), off})
 	}
-	sort.SliceStable(areas, func(i, j int) bool { return areas[i].off < areas[j].off })
+	insertionSort(areas, func(a, b area) int { return int(a.off - b.off) })
 	for i := 1; i < len(areas); i++ {
 		if areas[i].off < areas[i-1].off+secs {
 			return nil, corrupt("LUKS1", "keyslot %d: key material overlaps keyslot %d's", areas[i-1].slot, areas[i].slot)

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -137,8 +135,9 @@ func openLUKS2(r io.ReaderAt, size int64) (*Header, error) {
 	use, root := prim, proot
 	switch {
 	case proot == nil && sroot == nil:
-		var pio, sio *IOError
-		if errors.As(perr, &pio) && (serr == nil || errors.As(serr, &sio)) {
+		_, pio := perr.(*IOError)
+		_, sio := serr.(*IOError)
+		if pio && (serr == nil || sio) {
 			return nil, perr
 		}
 		return nil, &CorruptHeaderError{Copy: "both", Reason: fmt.Sprintf("primary: %v; secondary: %v", reason(perr), reason(serr))}
@@ -471,11 +470,11 @@ func parseLUKS2JSON(c *luks2Copy, root *jval, r io.ReaderAt, size int64) (*Heade
 		}
 	}
 	for _, f := range m.Config.Flags {
-		if o, ok := dmFlags[f]; ok {
+		if o, ok := dmFlags[f]; ok && !contains(h.Flags, o) {
 			h.Flags = append(h.Flags, o)
 		}
 	}
-	sort.Strings(h.Flags)
+	insertionSort(h.Flags, strings.Compare)
 
 	// Digests bound to the data segment.
 	for _, id := range sortedKeys(m.Digests) {
@@ -534,12 +533,7 @@ func sortedKeys[T any](m map[string]T) []string {
 	for k := range m {
 		ks = append(ks, k)
 	}
-	sort.Slice(ks, func(i, j int) bool {
-		if len(ks[i]) != len(ks[j]) {
-			return len(ks[i]) < len(ks[j])
-		}
-		return ks[i] < ks[j]
-	})
+	insertionSort(ks, cmpNumbered)
 	return ks
 }
 

@@ -3,7 +3,6 @@ package luks
 import (
 	"bytes"
 	"encoding/binary"
-	"hash/crc32"
 	"io"
 )
 
@@ -48,8 +47,16 @@ func foreignSignature(r io.ReaderAt, size int64) string {
 	return ""
 }
 
-// lvmCRC is LVM2's label checksum: CRC-32 (IEEE) seeded with 0xf597a6cf,
-// without the final inversion.
+// lvmCRC is LVM2's label checksum: the reflected CRC-32 (IEEE polynomial)
+// seeded with 0xf597a6cf, without the final inversion (bitwise: no table in
+// the init for 512 bytes).
 func lvmCRC(b []byte) uint32 {
-	return ^crc32.Update(^uint32(0xf597a6cf), crc32.IEEETable, b)
+	crc := uint32(0xf597a6cf)
+	for _, c := range b {
+		crc ^= uint32(c)
+		for i := 0; i < 8; i++ {
+			crc = crc>>1 ^ 0xedb88320&-(crc&1)
+		}
+	}
+	return crc
 }

@@ -2,7 +2,6 @@ package luks
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -14,6 +13,12 @@ import (
 // the host's cryptsetup in compat_test.go.
 
 const luks2MaxKeyslotsSize = 128 << 20
+
+// maxMembers bounds each section (keyslots, segments, digests, tokens) so a
+// hostile 4 MiB JSON area cannot make the quadratic overlap checks hang the
+// init. cryptsetup makes at most 32 of each; this is the one limit romboot
+// has that cryptsetup's loader lacks.
+const maxMembers = 1024
 
 // parseJSONArea parses a JSON area: one object starting at its first byte,
 // followed only by NUL bytes (at least one).
@@ -95,7 +100,11 @@ func (v *jval) u32() (uint32, bool) {
 }
 
 // vctx reports the first rule a header breaks.
-type vctx struct{ err error }
+type vctx struct {
+	err        error
+	segDigests map[string]bool // segments some digest names
+	ksDigests  map[string]int  // keyslot: digests naming it
+}
 
 func (c *vctx) fail(format string, a ...any) bool {
 	if c.err == nil {
@@ -144,6 +153,9 @@ func (c *vctx) arr(v *jval, where, key string) ([]*jval, bool) {
 // refs requires every element of list to be a string naming an object in
 // section.
 func (c *vctx) refs(list []*jval, section *jval, where, what string) bool {
+	if len(list) > maxMembers {
+		return c.fail("%s: more than %d %s", where, maxMembers, what)
+	}
 	for i, e := range list {
 		if e.kind != 's' {
 			return c.fail("%s: %s[%d] is not a string", where, what, i)
@@ -175,6 +187,9 @@ func (c *vctx) stringsOnly(v *jval, where, key string) bool {
 // keys returns an object's member names in numeric order, requiring each to
 // be numbered.
 func (c *vctx) keys(o *jval, section string) ([]string, bool) {
+	if len(o.obj) > maxMembers {
+		return nil, c.fail("more than %d %ss", maxMembers, section)
+	}
 	ks := make([]string, 0, len(o.obj))
 	for k := range o.obj {
 		if !numbered(k) || k == "" {
@@ -182,12 +197,7 @@ func (c *vctx) keys(o *jval, section string) ([]string, bool) {
 		}
 		ks = append(ks, k)
 	}
-	sort.Slice(ks, func(i, j int) bool {
-		if len(ks[i]) != len(ks[j]) {
-			return len(ks[i]) < len(ks[j])
-		}
-		return ks[i] < ks[j]
-	})
+	insertionSort(ks, cmpNumbered)
 	return ks, true
 }
 
@@ -205,6 +215,24 @@ func (v *jval) text() string {
 		return ""
 	}
 	return v.str
+}
+
+// insertionSort sorts the short lists of a header (at most maxMembers)
+// without pulling a general sort into the init.
+func insertionSort[T any](a []T, cmp func(x, y T) int) {
+	for i := 1; i < len(a); i++ {
+		for j := i; j > 0 && cmp(a[j-1], a[j]) > 0; j-- {
+			a[j-1], a[j] = a[j], a[j-1]
+		}
+	}
+}
+
+// cmpNumbered orders decimal strings by value.
+func cmpNumbered(a, b string) int {
+	if len(a) != len(b) {
+		return len(a) - len(b)
+	}
+	return strings.Compare(a, b)
 }
 
 func hasFlagPrefix(seg *jval, prefix string) bool {
@@ -228,7 +256,7 @@ func reencryptFlag(s string) bool {
 // validateLUKS2 checks the metadata of one header copy whose JSON area is
 // jsonSize bytes. It returns nil or the first rule broken.
 func validateLUKS2(root *jval, jsonSize uint64) error {
-	c := &vctx{}
+	c := &vctx{segDigests: map[string]bool{}, ksDigests: map[string]int{}}
 	c.validate(root, jsonSize)
 	return c.err
 }
@@ -303,6 +331,16 @@ func (c *vctx) validate(root *jval, jsonSize uint64) bool {
 		sl, ok2 := c.arr(d, where, "segments")
 		if !ok1 || !ok2 || !c.refs(kl, keyslots, where, "keyslots") || !c.refs(sl, segments, where, "segments") {
 			return false
+		}
+		seen := map[string]bool{}
+		for _, e := range kl {
+			if !seen[e.str] {
+				seen[e.str] = true
+				c.ksDigests[e.str]++
+			}
+		}
+		for _, e := range sl {
+			c.segDigests[e.str] = true
 		}
 	}
 	if !c.segments(root, segments, digests, reencrypt > 0) {
@@ -419,7 +457,7 @@ func (c *vctx) validate(root *jval, jsonSize uint64) bool {
 			if !c.luks2Keyslot(ks, "keyslot "+k) {
 				return false
 			}
-			if n := digestsOf(digests, k); n != 1 {
+			if n := c.ksDigests[k]; n != 1 {
 				return c.fail("keyslot %s is bound to %d digests, not exactly one", k, n)
 			}
 		case "reencrypt":
@@ -444,19 +482,6 @@ func reencryptCandidate(cfg *jval) bool {
 		}
 	}
 	return false
-}
-
-func digestsOf(digests *jval, keyslot string) int {
-	n := 0
-	for _, d := range digests.obj {
-		for _, e := range d.get("keyslots").elems() {
-			if e.str == keyslot {
-				n++
-				break
-			}
-		}
-	}
-	return n
 }
 
 // minSegmentOffset is the lowest offset of the non-backup segments; 0 when
@@ -693,12 +718,8 @@ func (c *vctx) cryptSegment(s *jval, key, where string, digests *jval, size uint
 	if size%uint64(ss) != 0 {
 		return c.fail("%s: size %d not a multiple of the sector size %d", where, size, ss)
 	}
-	for _, d := range digests.obj {
-		for _, e := range d.get("segments").elems() {
-			if e.str == key {
-				return true
-			}
-		}
+	if !c.segDigests[key] {
+		return c.fail("%s: no digest", where)
 	}
-	return c.fail("%s: no digest", where)
+	return true
 }
