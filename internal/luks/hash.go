@@ -27,6 +27,8 @@ func hashByName(name string) (func() hash.Hash, bool) {
 		return sha512.New, true
 	case "ripemd160":
 		return ripemd160.New, true
+	case "whirlpool":
+		return newWhirlpool, true
 	}
 	return nil, false
 }

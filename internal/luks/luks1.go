@@ -150,7 +150,7 @@ func parseLUKS1(b []byte, r io.ReaderAt, size int64) (*Header, error) {
 // not implement (a LUKS1 header naming one is valid, but not unlocked here).
 func knownHash(name string) bool {
 	switch strings.ToLower(name) {
-	case "whirlpool", "sha3-224", "sha3-256", "sha3-384", "sha3-512", "blake2b-512", "blake2s-256", "sm3", "stribog256", "stribog512", "ripemd128", "ripemd256", "ripemd320", "tiger":
+	case "sha3-224", "sha3-256", "sha3-384", "sha3-512", "blake2b-512", "blake2s-256", "sm3", "stribog256", "stribog512", "ripemd128", "ripemd256", "ripemd320", "tiger":
 		return true
 	}
 	return false
