@@ -38,7 +38,7 @@ func splitCipherSpec(spec string) (name, mode string) {
 
 // newSectorDecrypter builds the decrypter for cipher name and mode (as LUKS
 // writes them) keyed by key. Supported: aes and twofish with xts-plain64,
-// xts-plain, cbc-essiv:<hash>, cbc-plain64 and cbc-plain.
+// xts-plain, cbc-essiv:<hash>, cbc-plain64, cbc-plain and ecb.
 func newSectorDecrypter(name, mode string, key []byte) (sectorDecrypter, error) {
 	spec := name + "-" + mode
 	newBlock, ok := blockCipherByName(name)
@@ -58,6 +58,19 @@ func newSectorDecrypter(name, mode string, key []byte) (sectorDecrypter, error) 
 			for s := 0; s*sectorSize < len(buf); s++ {
 				sec := buf[s*sectorSize : (s+1)*sectorSize]
 				c.Decrypt(sec, sec, uint64(s))
+			}
+			return nil
+		}, nil
+	case mode == "ecb":
+		// No IV: every block on its own (cryptsetup's aes-ecb).
+		b, err := newBlock(key)
+		if err != nil {
+			return nil, &UnsupportedCipherError{Spec: spec + ": " + err.Error()}
+		}
+		bs := b.BlockSize()
+		return func(buf []byte) error {
+			for o := 0; o+bs <= len(buf); o += bs {
+				b.Decrypt(buf[o:o+bs], buf[o:o+bs])
 			}
 			return nil
 		}, nil

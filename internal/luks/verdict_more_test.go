@@ -125,6 +125,10 @@ var moreCases = []mcase{
 	// Opening agrees with cryptsetup (judge): the master key digest, a
 	// PBKDF2-HMAC-whirlpool, matching proves the hash and the AF merge.
 	{"luks1-whirlpool", "luks1-compat-test (whirlpool images)", "", func(t *testing.T) string { return luks1Image(t, "--hash", "whirlpool") }, nil},
+	{"luks1-aes-ecb", "compat-test (aes-ecb)", "", func(t *testing.T) string { return luks1Image(t, "--cipher", "aes-ecb") }, nil},
+	{"luks2-aes-ecb", "compat-test2 (aes-ecb)", "", func(t *testing.T) string {
+		return format(t, "4M", args(small2, []string{"--pbkdf", "pbkdf2", "--cipher", "aes-ecb", "--key-size", "256"}, cheapPBKDF2)...)
+	}, nil},
 	{"luks1-sha3-256", "_check_and_convert_hdr (known, not unlocked here)", "", func(t *testing.T) string {
 		img := luks1Image(t)
 		writeAt(t, img, 72, append([]byte("sha3-256"), make([]byte, 24)...))
