@@ -120,7 +120,7 @@ func newDump(path string, h *luks.Header) dump {
 // (kernel-config/base.config and ciphers.config).
 var (
 	payloadCiphers = map[string]bool{"aes": true, "twofish": true, "serpent": true}
-	payloadModes   = map[string]bool{"xts-plain64": true, "xts-plain": true, "cbc-essiv:sha256": true, "cbc-plain64": true, "cbc-plain": true}
+	payloadModes   = map[string]bool{"xts-plain64": true, "xts-plain": true, "cbc-essiv:sha256": true, "cbc-plain64": true, "cbc-plain": true, "ecb": true}
 )
 
 // supportProblems says what would stop the payload from opening the volume.

@@ -26,6 +26,8 @@ func blockCipherByName(name string) (func([]byte) (cipher.Block, error), bool) {
 		return aes.NewCipher, true
 	case "twofish":
 		return func(k []byte) (cipher.Block, error) { return twofish.NewCipher(k) }, true
+	case "serpent":
+		return newSerpent, true
 	}
 	return nil, false
 }
@@ -37,7 +39,7 @@ func splitCipherSpec(spec string) (name, mode string) {
 }
 
 // newSectorDecrypter builds the decrypter for cipher name and mode (as LUKS
-// writes them) keyed by key. Supported: aes and twofish with xts-plain64,
+// writes them) keyed by key. Supported: aes, twofish and serpent with xts-plain64,
 // xts-plain, cbc-essiv:<hash>, cbc-plain64, cbc-plain and ecb.
 func newSectorDecrypter(name, mode string, key []byte) (sectorDecrypter, error) {
 	spec := name + "-" + mode
