@@ -95,8 +95,12 @@ func entries(args []string, stdout io.Writer) error {
 func check(args []string, root string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "JSON output")
+	k := kernelFlags(fs)
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := k.valid(); err != nil {
 		return err
 	}
 	boot := filepath.Join(root, "boot")
@@ -122,7 +126,7 @@ func check(args []string, root string, stdout io.Writer) error {
 			res.Problems = append(res.Problems, err.Error())
 		} else {
 			f.Close()
-			d := newDump(dev, h)
+			d := newDump(dev, h, *k)
 			res.LUKS = &d
 			res.Problems = append(res.Problems, d.Problems...)
 		}

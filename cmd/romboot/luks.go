@@ -97,7 +97,7 @@ type keyslotDump struct {
 	Problem   string `json:"problem,omitempty"`
 }
 
-func newDump(path string, h *luks.Header) dump {
+func newDump(path string, h *luks.Header, k payloadKernel) dump {
 	d := dump{
 		Path: path, Version: h.Version, UUID: h.UUID, Label: h.Label, Subsystem: h.Subsystem,
 		Cipher: h.Cipher, KeyBits: h.KeyBytes * 8, SectorSize: h.SectorSize,
@@ -111,23 +111,36 @@ func newDump(path string, h *luks.Header) dump {
 			Threads: k.KDF.Threads, AFHash: k.AFHash, Bound: k.Bound, Problem: h.KeyslotProblem(k, nil),
 		})
 	}
-	d.Problems = supportProblems(h)
+	d.Problems = supportProblems(h, k)
 	d.Supported = len(d.Problems) == 0
 	return d
 }
 
-// payloadCiphers are the dm-crypt ciphers the payload kernel has
-// (kernel-config/base.config and ciphers.config).
-var (
-	payloadCiphers = map[string]bool{"aes": true, "twofish": true, "serpent": true}
-	payloadModes   = map[string]bool{"xts-plain64": true, "xts-plain": true, "cbc-essiv:sha256": true, "cbc-plain64": true, "cbc-plain": true, "ecb": true}
-)
+// payloadKernel is what the payload kernel of a board can map
+// (kernel-config/: base.config everywhere; ciphers.config on qemu, and on
+// the x220 only when built with CIPHERS=1).
+type payloadKernel struct {
+	board   string
+	ciphers bool
+}
 
-// supportProblems says what would stop the payload from opening the volume.
-func supportProblems(h *luks.Header) []string {
+func (k payloadKernel) cipher(name string) bool {
+	return name == "aes" || ((name == "twofish" || name == "serpent") && (k.ciphers || k.board == "qemu"))
+}
+
+// payloadModes: XTS (which brings ECB), CBC, ESSIV with SHA-256.
+var payloadModes = map[string]bool{"xts-plain64": true, "xts-plain": true, "cbc-essiv:sha256": true, "cbc-plain64": true, "cbc-plain": true, "ecb": true}
+
+// supportProblems says what would stop the payload from opening the volume:
+// the header's own problems, a data cipher the board's kernel lacks, no
+// keyslot the unlocker can use.
+func supportProblems(h *luks.Header, k payloadKernel) []string {
 	p := append([]string(nil), h.Problems...)
 	name, mode, _ := strings.Cut(h.Cipher, "-")
-	if !payloadCiphers[name] || !payloadModes[mode] {
+	switch {
+	case !k.cipher(name) && (name == "twofish" || name == "serpent"):
+		p = append(p, fmt.Sprintf("data cipher %s needs a %s payload built with CIPHERS=1", h.Cipher, k.board))
+	case !k.cipher(name) || !payloadModes[mode]:
 		p = append(p, fmt.Sprintf("data cipher %s is not built into the payload kernel", h.Cipher))
 	}
 	usable := 0
@@ -187,6 +200,7 @@ func printDump(w io.Writer, d dump) {
 func luksDump(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("luks dump", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "JSON output")
+	k := kernelFlags(fs)
 	path, err := parseWithPath(fs, args)
 	if err != nil {
 		return err
@@ -196,11 +210,29 @@ func luksDump(args []string, stdout io.Writer) error {
 		return err
 	}
 	f.Close()
-	d := newDump(path, h)
+	if err := k.valid(); err != nil {
+		return err
+	}
+	d := newDump(path, h, *k)
 	if *asJSON {
 		return writeJSON(stdout, d)
 	}
 	printDump(stdout, d)
+	return nil
+}
+
+// kernelFlags adds --board and --ciphers: the payload the verdict is for.
+func kernelFlags(fs *flag.FlagSet) *payloadKernel {
+	k := &payloadKernel{}
+	fs.StringVar(&k.board, "board", "x220", "judge support for this board's payload (x220 or qemu)")
+	fs.BoolVar(&k.ciphers, "ciphers", false, "the payload is built with CIPHERS=1 (twofish, serpent)")
+	return k
+}
+
+func (k payloadKernel) valid() error {
+	if k.board != "x220" && k.board != "qemu" {
+		return fmt.Errorf("unknown board %q (x220 or qemu)", k.board)
+	}
 	return nil
 }
 

@@ -1,10 +1,10 @@
 // Command romboot is romboot's host tool: check, before flashing, that the
 // payload will open your /boot volume and find your kernels.
 //
-//	romboot luks dump DEVICE|IMAGE [--json]
+//	romboot luks dump DEVICE|IMAGE [--board x220|qemu] [--ciphers] [--json]
 //	romboot luks test DEVICE|IMAGE [--key-file F] [--key-slot N] [--dump-volume-key] [--json]
 //	romboot entries DIR [--json]
-//	romboot check [--json]
+//	romboot check [--board x220|qemu] [--ciphers] [--json]
 //
 // Exit status: 0 success; for `luks test` 2 means wrong passphrase; 1 any
 // other error.
@@ -23,10 +23,10 @@ func main() {
 }
 
 const usage = `usage:
-  romboot luks dump DEVICE|IMAGE [--json]
+  romboot luks dump DEVICE|IMAGE [--board x220|qemu] [--ciphers] [--json]
   romboot luks test DEVICE|IMAGE [--key-file F] [--key-slot N] [--dump-volume-key] [--json]
   romboot entries DIR [--json]
-  romboot check [--json]
+  romboot check [--board x220|qemu] [--ciphers] [--json]
 `
 
 // exitError carries an exit status other than 1.

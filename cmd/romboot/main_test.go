@@ -166,3 +166,39 @@ func TestLuksDumpRequirements(t *testing.T) {
 		t.Fatalf("luks test on a header with requirements: exit %d: %s", code, errb.String())
 	}
 }
+
+// TestLuksDumpBoard: a serpent volume opens in the unlocker, but the x220
+// payload maps serpent only when built with CIPHERS=1; the qemu payload
+// always has it.
+func TestLuksDumpBoard(t *testing.T) {
+	img := luksImage(t)
+	if err := lukstest.EditJSON(img, 0, func(m map[string]any) {
+		lukstest.Get(m, "segments", "0")["encryption"] = "serpent-xts-plain64"
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args      []string
+		supported bool
+	}{
+		{nil, false},
+		{[]string{"--board", "x220", "--ciphers"}, true},
+		{[]string{"--board", "qemu"}, true},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(append(append([]string{"luks", "dump", "--json"}, tc.args...), img), nil, &out, &errb); code != 0 {
+			t.Fatalf("%v: exit %d: %s", tc.args, code, errb.String())
+		}
+		var d dump
+		if err := json.Unmarshal(out.Bytes(), &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Supported != tc.supported || (!tc.supported && !strings.Contains(strings.Join(d.Problems, ";"), "CIPHERS=1")) {
+			t.Fatalf("%v: supported %v, problems %v", tc.args, d.Supported, d.Problems)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"luks", "dump", "--board", "pdp11", img}, nil, &out, &errb); code == 0 {
+		t.Fatal("unknown board accepted")
+	}
+}
