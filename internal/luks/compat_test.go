@@ -477,7 +477,7 @@ func TestPayloadDecrypts(t *testing.T) {
 }
 
 func TestJSONReader(t *testing.T) {
-	for _, bad := range []string{`{"a":1`, `{"a" 1}`, `[1]`, `{"a":01}`, `{"a":"\x"}`, `{"a":tru}`, `{} {}`, `{"a":"` + "\x01" + `"}`, strings.Repeat(`{"a":`, 20) + `1` + strings.Repeat(`}`, 20)} {
+	for _, bad := range []string{`{"a":1`, `{"a" 1}`, `[1]`, `{"a":1-2}`, `{"a":"\x"}`, `{"a":tru}`, `{} {}`, `{"a":"` + "\x00" + `"}`, `{/* x }`, `{"a":-}`, `{,}`, strings.Repeat(`{"a":`, 40) + `1` + strings.Repeat(`}`, 40)} {
 		if _, err := parseJSON([]byte(bad)); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
@@ -503,5 +503,13 @@ func TestJSONReader(t *testing.T) {
 	}
 	if _, err := v.intField("s", 0); err == nil {
 		t.Error("string accepted as a number")
+	}
+	// What json-c (cryptsetup's parser) reads beyond RFC 8259.
+	v, err = parseJSON([]byte("{'q':'x', /* c */ \"n\":007, // eol\n \"t\":TRUE, \"f\":1., \"l\":[1,],\"c\":\"a\tb\",}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q, _ := v.strField("q"); q != "x" || !v.get("n").isInt() || v.get("f").isInt() || !v.get("t").b || len(v.get("l").arr) != 1 {
+		t.Errorf("json-c extensions: %+v", v.obj)
 	}
 }

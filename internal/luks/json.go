@@ -4,16 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
 // A small JSON reader for the LUKS2 metadata area. The init carries it
-// instead of encoding/json (whose reflection costs about 70 KB of xz in ROM);
-// it accepts RFC 8259 JSON, keeps the last of duplicate keys as
-// encoding/json does, and bounds nesting.
+// instead of encoding/json (whose reflection costs about 70 KB of xz in ROM).
+// It reads what cryptsetup's parser (json-c, not in strict mode) reads, so
+// that romboot accepts the headers cryptsetup accepts: RFC 8259 JSON plus
+// /* */ and // comments where white space may be, single-quoted strings,
+// raw control characters in strings, a trailing comma in objects and
+// arrays, true/false/null in any case, NaN and [-]Infinity, and json-c's
+// loose numbers (leading zeros, "1.", a dangling exponent). It keeps the
+// last of duplicate keys as json-c does, and nests at most 32 deep.
 
-const maxJSONDepth = 16
+const maxJSONDepth = 31
 
 // jval is a parsed JSON value: exactly one of the fields is meaningful,
 // per kind.
@@ -36,7 +42,9 @@ func parseJSON(b []byte) (*jval, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.space()
+	if err := p.space(); err != nil {
+		return nil, err
+	}
 	if p.pos != len(p.s) {
 		return nil, p.errorf("data after the top-level value")
 	}
@@ -50,22 +58,56 @@ func (p *jparser) errorf(format string, a ...any) error {
 	return fmt.Errorf("offset %d: %s", p.pos, fmt.Sprintf(format, a...))
 }
 
-func (p *jparser) space() {
+// space skips white space and comments; an unterminated comment is an
+// error.
+func (p *jparser) space() error {
 	for p.pos < len(p.s) {
-		switch p.s[p.pos] {
-		case ' ', '\t', '\n', '\r':
+		switch c := p.s[p.pos]; {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			p.pos++
+		case c == '/':
+			if p.pos+1 >= len(p.s) {
+				return p.errorf("unterminated comment")
+			}
+			end := "\n"
+			switch p.s[p.pos+1] {
+			case '*':
+				end = "*/"
+			case '/':
+			default:
+				return p.errorf("bad comment")
+			}
+			i := indexFrom(p.s, p.pos+2, end)
+			if i < 0 {
+				return p.errorf("unterminated comment")
+			}
+			p.pos = i + len(end)
 		default:
-			return
+			return nil
 		}
 	}
+	return nil
+}
+
+func indexFrom(s []byte, from int, sep string) int {
+	for i := from; i+len(sep) <= len(s); i++ {
+		if s[i] == 0 {
+			return -1
+		}
+		if string(s[i:i+len(sep)]) == sep {
+			return i
+		}
+	}
+	return -1
 }
 
 func (p *jparser) value(depth int) (*jval, error) {
 	if depth > maxJSONDepth {
 		return nil, p.errorf("nested deeper than %d", maxJSONDepth)
 	}
-	p.space()
+	if err := p.space(); err != nil {
+		return nil, err
+	}
 	if p.pos >= len(p.s) {
 		return nil, p.errorf("unexpected end")
 	}
@@ -74,7 +116,7 @@ func (p *jparser) value(depth int) (*jval, error) {
 		return p.object(depth)
 	case c == '[':
 		return p.array(depth)
-	case c == '"':
+	case c == '"' || c == '\'':
 		s, err := p.string()
 		return &jval{kind: 's', str: s}, err
 	case c == '-' || (c >= '0' && c <= '9'):
@@ -85,36 +127,48 @@ func (p *jparser) value(depth int) (*jval, error) {
 		return &jval{kind: 'b'}, nil
 	case p.lit("null"):
 		return &jval{kind: 'z'}, nil
+	case p.lit("nan"), p.lit("infinity"):
+		return &jval{kind: 'n', str: "NaN"}, nil
 	}
 	return nil, p.errorf("unexpected %q", p.s[p.pos])
 }
 
+// lit consumes the literal w in any case.
 func (p *jparser) lit(w string) bool {
-	if len(p.s)-p.pos >= len(w) && string(p.s[p.pos:p.pos+len(w)]) == w {
-		p.pos += len(w)
-		return true
+	if len(p.s)-p.pos < len(w) {
+		return false
 	}
-	return false
+	for i := 0; i < len(w); i++ {
+		if p.s[p.pos+i]|0x20 != w[i] {
+			return false
+		}
+	}
+	p.pos += len(w)
+	return true
 }
 
 func (p *jparser) object(depth int) (*jval, error) {
 	p.pos++ // {
 	v := &jval{kind: 'o', obj: map[string]*jval{}}
-	p.space()
-	if p.pos < len(p.s) && p.s[p.pos] == '}' {
-		p.pos++
-		return v, nil
-	}
 	for {
-		p.space()
-		if p.pos >= len(p.s) || p.s[p.pos] != '"' {
+		if err := p.space(); err != nil {
+			return nil, err
+		}
+		// '}' right after '{' or (json-c) after a trailing comma.
+		if p.pos < len(p.s) && p.s[p.pos] == '}' {
+			p.pos++
+			return v, nil
+		}
+		if p.pos >= len(p.s) || (p.s[p.pos] != '"' && p.s[p.pos] != '\'') {
 			return nil, p.errorf("want a key")
 		}
 		k, err := p.string()
 		if err != nil {
 			return nil, err
 		}
-		p.space()
+		if err := p.space(); err != nil {
+			return nil, err
+		}
 		if p.pos >= len(p.s) || p.s[p.pos] != ':' {
 			return nil, p.errorf("want ':'")
 		}
@@ -124,7 +178,9 @@ func (p *jparser) object(depth int) (*jval, error) {
 			return nil, err
 		}
 		v.obj[k] = val
-		p.space()
+		if err := p.space(); err != nil {
+			return nil, err
+		}
 		if p.pos >= len(p.s) {
 			return nil, p.errorf("unterminated object")
 		}
@@ -143,18 +199,23 @@ func (p *jparser) object(depth int) (*jval, error) {
 func (p *jparser) array(depth int) (*jval, error) {
 	p.pos++ // [
 	v := &jval{kind: 'a'}
-	p.space()
-	if p.pos < len(p.s) && p.s[p.pos] == ']' {
-		p.pos++
-		return v, nil
-	}
 	for {
+		if err := p.space(); err != nil {
+			return nil, err
+		}
+		// ']' right after '[' or (json-c) after a trailing comma.
+		if p.pos < len(p.s) && p.s[p.pos] == ']' {
+			p.pos++
+			return v, nil
+		}
 		e, err := p.value(depth + 1)
 		if err != nil {
 			return nil, err
 		}
 		v.arr = append(v.arr, e)
-		p.space()
+		if err := p.space(); err != nil {
+			return nil, err
+		}
 		if p.pos >= len(p.s) {
 			return nil, p.errorf("unterminated array")
 		}
@@ -170,17 +231,20 @@ func (p *jparser) array(depth int) (*jval, error) {
 	}
 }
 
+// string reads a string in double or (json-c) single quotes. Raw control
+// characters are kept as json-c keeps them; a NUL byte is refused.
 func (p *jparser) string() (string, error) {
-	p.pos++ // "
+	q := p.s[p.pos]
+	p.pos++
 	var out []byte
 	for p.pos < len(p.s) {
 		c := p.s[p.pos]
 		switch {
-		case c == '"':
+		case c == q:
 			p.pos++
 			return string(out), nil
-		case c < 0x20:
-			return "", p.errorf("control character in a string")
+		case c == 0:
+			return "", p.errorf("NUL byte in a string")
 		case c == '\\':
 			if p.pos+1 >= len(p.s) {
 				return "", p.errorf("unterminated escape")
@@ -207,7 +271,8 @@ func (p *jparser) string() (string, error) {
 				}
 				if utf16.IsSurrogate(r) {
 					r2 := rune(utf8.RuneError)
-					if p.lit("\\u") {
+					if len(p.s)-p.pos >= 2 && p.s[p.pos] == '\\' && p.s[p.pos+1] == 'u' {
+						p.pos += 2
 						if x, ok := p.hex4(); ok {
 							r2 = x
 						}
@@ -238,40 +303,59 @@ func (p *jparser) hex4() (rune, bool) {
 	return rune(n), true
 }
 
+// number reads a number as json-c does outside strict mode: digits with at
+// most one '.', one exponent and signs where they may start; "007", "1."
+// and "-.5" are numbers, a trailing e/E/+/- is dropped, "-" alone is not;
+// "-Infinity" is NaN's kind of number. Integers (no '.' or exponent) keep
+// their text.
 func (p *jparser) number() (*jval, error) {
 	start := p.pos
-	if p.s[p.pos] == '-' {
+	isDouble, isExp := false, false
+	negOK, posOK := true, false
+	for p.pos < len(p.s) {
+		c := p.s[p.pos]
+		ok := c >= '0' && c <= '9' || (!isExp && (c == 'e' || c == 'E')) || (negOK && c == '-') || (posOK && c == '+') || (!isDouble && c == '.')
+		if !ok {
+			break
+		}
+		negOK, posOK = false, false
+		switch c {
+		case '.':
+			isDouble, negOK, posOK = true, true, true
+		case 'e', 'E':
+			isExp, isDouble, negOK, posOK = true, true, true, true
+		}
 		p.pos++
 	}
-	digits := func() int {
-		n := 0
-		for p.pos < len(p.s) && p.s[p.pos] >= '0' && p.s[p.pos] <= '9' {
-			p.pos++
-			n++
-		}
-		return n
+	if p.pos-start == 1 && p.s[start] == '-' && p.lit("infinity") {
+		return &jval{kind: 'n', str: "NaN"}, nil
 	}
-	if p.pos < len(p.s) && p.s[p.pos] == '0' {
-		p.pos++
-	} else if digits() == 0 {
-		return nil, p.errorf("bad number")
-	}
-	if p.pos < len(p.s) && p.s[p.pos] == '.' {
-		p.pos++
-		if digits() == 0 {
-			return nil, p.errorf("bad number")
+	if p.pos < len(p.s) {
+		switch c := p.s[p.pos]; c {
+		case ',', ']', '}', '/', ' ', '\t', '\n', '\r':
+		default:
+			if c != 0 {
+				return nil, p.errorf("bad number")
+			}
 		}
 	}
-	if p.pos < len(p.s) && (p.s[p.pos] == 'e' || p.s[p.pos] == 'E') {
-		p.pos++
-		if p.pos < len(p.s) && (p.s[p.pos] == '+' || p.s[p.pos] == '-') {
-			p.pos++
+	text := string(p.s[start:p.pos])
+	if isDouble {
+		for len(text) > 1 && strings.ContainsRune("eE+-", rune(text[len(text)-1])) {
+			text = text[:len(text)-1]
 		}
-		if digits() == 0 {
-			return nil, p.errorf("bad number")
+		if _, err := strconv.ParseFloat(text, 64); err != nil && !errors.Is(err, strconv.ErrRange) {
+			return nil, p.errorf("bad number %q", text)
 		}
+		if !strings.ContainsAny(text, ".eE") {
+			text += "." // still a double for the validation
+		}
+		return &jval{kind: 'n', str: text}, nil
 	}
-	return &jval{kind: 'n', str: string(p.s[start:p.pos])}, nil
+	if _, err := strconv.ParseInt(text, 10, 64); err != nil && !errors.Is(err, strconv.ErrRange) {
+		return nil, p.errorf("bad number %q", text)
+	}
+	return &jval{kind: 'n', str: text}, nil
 }
 
 // Typed access with errors that name the field.

@@ -21,7 +21,8 @@ const luks2MaxKeyslotsSize = 128 << 20
 const maxMembers = 1024
 
 // parseJSONArea parses a JSON area: one object starting at its first byte,
-// followed only by NUL bytes (at least one).
+// then (as json-c reads it) white space or comments, then only NUL bytes
+// (at least one).
 func parseJSONArea(area []byte) (*jval, error) {
 	if len(area) == 0 || area[0] != '{' {
 		return nil, fmt.Errorf("the JSON area does not start with '{'")
@@ -29,6 +30,10 @@ func parseJSONArea(area []byte) (*jval, error) {
 	p := &jparser{s: area}
 	v, err := p.value(0)
 	if err != nil {
+		return nil, err
+	}
+	// json-c also consumes white space and comments after the object.
+	if err := p.space(); err != nil {
 		return nil, err
 	}
 	if p.pos >= len(area) {

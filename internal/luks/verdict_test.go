@@ -437,6 +437,48 @@ var verdictCases = []vcase{
 		lukstest.Get(m, "keyslots", "0")["af"] = 42
 	})},
 	{"luks2-keyslot-invalid-af", "F", topField(func(m map[string]any) { lukstest.Get(m, "keyslots", "0", "af")["type"] = 42 })},
+	// JSON syntax at the edges (json-c is cryptsetup's parser).
+	{"json-trailing-comma", "", rawEdit(func(js []byte) []byte { return append(js[:len(js)-1], ",}"...) })},
+	{"json-duplicate-config", "", rawEdit(func(js []byte) []byte {
+		return append(js[:len(js)-1], `,"config":{"json_size":"12288","keyslots_size":"2097152"}}`...)
+	})},
+	{"json-float-key-size", "", rawEdit(func(js []byte) []byte {
+		return bytes.Replace(js, []byte(`"key_size":64`), []byte(`"key_size":64.0`), 1)
+	})},
+	{"json-tab-whitespace", "", rawEdit(func(js []byte) []byte {
+		return bytes.Replace(js, []byte(`"type":"luks2"`), []byte("\t\"type\"\n:\r \"luks2\" "), 1)
+	})},
+	{"json-single-quotes", "", rawEdit(func(js []byte) []byte {
+		return bytes.Replace(js, []byte(`"type":"luks2"`), []byte(`"type":'luks2'`), 1)
+	})},
+	{"json-comment", "", rawEdit(func(js []byte) []byte { return append(js[:len(js)-1], "/* c */}"...) })},
+	{"json-line-comment", "", rawEdit(func(js []byte) []byte { return append(js[:len(js)-1], "// c\n}"...) })},
+	{"json-unterminated-comment", "", rawEdit(func(js []byte) []byte { return append(js[:len(js)-1], "/* c }"...) })},
+	{"json-trailing-space", "", rawEdit(func(js []byte) []byte { return append(js, " \n"...) })},
+	{"json-trailing-comment", "", rawEdit(func(js []byte) []byte { return append(js, "/*x*/"...) })},
+	{"json-trailing-x-after-space", "", rawEdit(func(js []byte) []byte { return append(js, " x"...) })},
+	{"json-uppercase-literals", "", rawEdit(func(js []byte) []byte { return append(js[:len(js)-1], `,"a":TRUE,"b":Null,"c":FaLsE}`...) })},
+	{"json-nan-infinity", "", rawEdit(func(js []byte) []byte { return append(js[:len(js)-1], `,"a":NaN,"b":-Infinity,"c":infinity}`...) })},
+	{"json-loose-numbers", "", rawEdit(func(js []byte) []byte { return append(js[:len(js)-1], `,"a":007,"b":1.,"c":-.5,"d":2e}`...) })},
+	{"json-leading-zero-key-size", "", rawEdit(func(js []byte) []byte {
+		return bytes.Replace(js, []byte(`"key_size":64`), []byte(`"key_size":064`), 1)
+	})},
+	{"json-bad-number", "", rawEdit(func(js []byte) []byte { return append(js[:len(js)-1], `,"a":1-2}`...) })},
+	{"json-control-char-in-string", "", rawEdit(func(js []byte) []byte { return append(js[:len(js)-1], ",\"a\":\"x\ty\x01\"}"...) })},
+	{"json-single-quoted-key", "", rawEdit(func(js []byte) []byte { return append(js[:len(js)-1], `,'a':'b'}`...) })},
+	{"json-array-trailing-comma", "", rawEdit(func(js []byte) []byte { return append(js[:len(js)-1], `,"a":[1,2,]}`...) })},
+	{"json-deep-31", "", rawEdit(func(js []byte) []byte {
+		return append(js[:len(js)-1], ","+`"a":`+strings.Repeat("[", 30)+strings.Repeat("]", 30)+"}"...)
+	})},
+	{"json-deep-31-arrays", "", rawEdit(func(js []byte) []byte {
+		return append(js[:len(js)-1], ","+`"a":`+strings.Repeat("[", 31)+strings.Repeat("]", 31)+"}"...)
+	})},
+	{"json-deep-32-arrays", "", rawEdit(func(js []byte) []byte {
+		return append(js[:len(js)-1], ","+`"a":`+strings.Repeat("[", 32)+strings.Repeat("]", 32)+"}"...)
+	})},
+	{"json-deep-33", "", rawEdit(func(js []byte) []byte {
+		return append(js[:len(js)-1], ","+`"a":`+strings.Repeat("[", 33)+strings.Repeat("]", 33)+"}"...)
+	})},
 	// [8] non-compact JSON
 	{"luks2-non-compact-json-token-0", "R", func(t *testing.T, img string) {
 		m := readMeta(t, img, 0)
@@ -454,6 +496,14 @@ var verdictCases = []vcase{
 		must(t, lukstest.WriteCopy(img, 0, 0, vHdr, js))
 		must(t, lukstest.WriteCopy(img, vHdr, vHdr, vHdr, js))
 	}},
+}
+
+// rawEdit rewrites the primary's compact JSON text and kills the
+// secondary.
+func rawEdit(edit func(js []byte) []byte) func(t *testing.T, img string) {
+	return func(t *testing.T, img string) {
+		rawPrimary(t, img, edit(lukstest.Marshal(readMeta(t, img, 0))))
+	}
 }
 
 // segField sets (or, for nil, deletes) a field of segment 0 in the primary
