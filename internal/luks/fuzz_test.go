@@ -68,6 +68,7 @@ func FuzzLUKS2JSON(f *testing.F) {
 		f.Add(bytes.TrimRight(seed[4096:16384], "\x00"))
 	}
 	f.Add([]byte(`{"keyslots":{},"segments":{},"digests":{},"config":{"json_size":"12288","keyslots_size":"4096"}}`))
+	f.Add([]byte("{'keyslots':{}, /* c */ \"segments\":{\"0\":{\"type\":\"crypt\",\"offset\":\"0\",\"size\":'dynamic',\"flags\":[\"backup-x\",],},}, // x\n\"n\":-Infinity,\"m\":007,\"t\":TRUE} "))
 	f.Fuzz(func(t *testing.T, js []byte) {
 		if len(js) >= 12288 {
 			return
