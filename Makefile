@@ -3,11 +3,13 @@
 BOARD   ?= qemu
 # DIAG=1 builds the HTTP diagnostics server into the init and the network
 # into the kernel. The qemu board always has them (the e2e tests use them).
-# CIPHERS=1 (x220) adds twofish and serpent to the kernel; KERNEL_SRC=DIR
+# CIPHERS=1 (x220) adds twofish and serpent to the kernel and to the init's
+# unlocker (without it the init is built with the nociphers tag); KERNEL_SRC=DIR
 # builds the kernel from another tree (both reach scripts/build-kernel).
 DIAG    ?= $(if $(filter qemu,$(BOARD)),1,0)
 OUT     := build/$(BOARD)$(if $(and $(filter 1,$(DIAG)),$(filter-out qemu,$(BOARD))),-diag,)
-TAGS    := $(if $(filter 1,$(DIAG)),,-tags nodiag)
+GOTAGS  := $(strip $(if $(filter 1,$(DIAG)),,nodiag) $(if $(or $(filter 1,$(CIPHERS)),$(filter qemu,$(BOARD))),,nociphers))
+TAGS    := $(if $(GOTAGS),-tags '$(GOTAGS)',)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO      ?= go
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)'

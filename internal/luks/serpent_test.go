@@ -1,3 +1,5 @@
+//go:build !nociphers
+
 package luks
 
 import (
