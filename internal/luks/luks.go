@@ -221,10 +221,23 @@ func (h *Header) Unlock(pass []byte, opt UnlockOptions) (*Volume, error) {
 	}
 	order := h.slotOrder(opt.Keyslot)
 	if len(order) == 0 {
-		if opt.Keyslot >= 0 {
-			return nil, fmt.Errorf("keyslot %d: %w", opt.Keyslot, ErrNoKeyslot)
+		// Say why each keyslot is out (unbound, damaged, unsupported).
+		var why []string
+		for _, ks := range h.Keyslots {
+			if opt.Keyslot < 0 || ks.Index == opt.Keyslot {
+				if p := h.KeyslotProblem(ks, nil); p != "" {
+					why = append(why, fmt.Sprintf("keyslot %d: %s", ks.Index, p))
+				}
+			}
 		}
-		return nil, ErrNoKeyslot
+		err := ErrNoKeyslot
+		if opt.Keyslot >= 0 {
+			err = fmt.Errorf("keyslot %d: %w", opt.Keyslot, ErrNoKeyslot)
+		}
+		if len(why) > 0 {
+			return nil, fmt.Errorf("%w (%s)", err, strings.Join(why, "; "))
+		}
+		return nil, err
 	}
 	var firstErr error
 	tried := 0
