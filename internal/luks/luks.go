@@ -221,21 +221,22 @@ func (h *Header) Unlock(pass []byte, opt UnlockOptions) (*Volume, error) {
 	}
 	order := h.slotOrder(opt.Keyslot)
 	if len(order) == 0 {
-		// Say why each keyslot is out (unbound, damaged, unsupported).
-		var why []string
-		for _, ks := range h.Keyslots {
-			if opt.Keyslot < 0 || ks.Index == opt.Keyslot {
-				if p := h.KeyslotProblem(ks, nil); p != "" {
-					why = append(why, fmt.Sprintf("keyslot %d: %s", ks.Index, p))
-				}
-			}
-		}
 		err := ErrNoKeyslot
 		if opt.Keyslot >= 0 {
 			err = fmt.Errorf("keyslot %d: %w", opt.Keyslot, ErrNoKeyslot)
 		}
-		if len(why) > 0 {
-			return nil, fmt.Errorf("%w (%s)", err, strings.Join(why, "; "))
+		// Say why the first keyslot is out (unbound, damaged, unsupported).
+		for _, ks := range h.Keyslots {
+			if opt.Keyslot >= 0 && ks.Index != opt.Keyslot {
+				continue
+			}
+			p := ks.Problem
+			if !ks.Bound {
+				p = "not bound to the data segment"
+			}
+			if p != "" {
+				return nil, fmt.Errorf("%w (keyslot %d: %s)", err, ks.Index, p)
+			}
 		}
 		return nil, err
 	}
