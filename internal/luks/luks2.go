@@ -158,7 +158,7 @@ func openLUKS2(r io.ReaderAt, size int64) (*Header, error) {
 	if proot == nil || sroot == nil {
 		// cryptsetup would rewrite the bad copy here, but first makes sure
 		// the device carries no other format's signature.
-		if sig := foreignSignature(r, size); sig != "" {
+		if sig := foreignSignature(r); sig != "" {
 			return nil, &AmbiguousError{Signature: sig, Copy: map[bool]string{true: "primary", false: "secondary"}[proot == nil]}
 		}
 	}

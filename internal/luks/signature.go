@@ -10,7 +10,7 @@ import (
 // as cryptsetup asks blkid before it uses a device with one damaged header
 // copy: an LVM2 PV label, a file system, swap, an MD RAID superblock or a
 // GPT partition table. It returns the blkid type name, or "".
-func foreignSignature(r io.ReaderAt, size int64) string {
+func foreignSignature(r io.ReaderAt) string {
 	buf := make([]byte, 8192)
 	n, _ := r.ReadAt(buf, 0)
 	buf = buf[:n]

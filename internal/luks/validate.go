@@ -348,7 +348,7 @@ func (c *vctx) validate(root *jval, jsonSize uint64) bool {
 			c.segDigests[e.str] = true
 		}
 	}
-	if !c.segments(root, segments, digests, reencrypt > 0) {
+	if !c.segments(segments, reencrypt > 0) {
 		return false
 	}
 	// Keyslots: type and key_size.
@@ -552,7 +552,7 @@ func (c *vctx) luks2Keyslot(ks *jval, where string) bool {
 }
 
 // segments checks the segments section.
-func (c *vctx) segments(root, segments, digests *jval, onlineReencrypt bool) bool {
+func (c *vctx) segments(segments *jval, onlineReencrypt bool) bool {
 	if len(segments.obj) == 0 {
 		return c.fail("no segment")
 	}
@@ -606,7 +606,7 @@ func (c *vctx) segments(root, segments, digests *jval, onlineReencrypt bool) boo
 		} else if firstBackup >= 0 && i >= firstBackup {
 			return c.fail("%s: regular segment after backup segment %d", where, firstBackup)
 		}
-		if t == "crypt" && !c.cryptSegment(s, k, where, digests, size) {
+		if t == "crypt" && !c.cryptSegment(s, k, where, size) {
 			return false
 		}
 		if strings.HasPrefix(t, "hw-opal") {
@@ -623,7 +623,7 @@ func (c *vctx) segments(root, segments, digests *jval, onlineReencrypt bool) boo
 			if !numbered(oss) || !ok || osz == 0 || size > osz {
 				return c.fail("%s: opal_segment_size %q", where, oss)
 			}
-			if t == "hw-opal-crypt" && !c.cryptSegment(s, k, where, digests, size) {
+			if t == "hw-opal-crypt" && !c.cryptSegment(s, k, where, size) {
 				return false
 			}
 		}
@@ -695,7 +695,7 @@ func hasFlag(seg *jval, flag string) bool {
 
 // cryptSegment checks the fields of a crypt segment of size bytes (0:
 // dynamic).
-func (c *vctx) cryptSegment(s *jval, key, where string, digests *jval, size uint64) bool {
+func (c *vctx) cryptSegment(s *jval, key, where string, size uint64) bool {
 	iv, ok1 := c.str(s, where, "iv_tweak")
 	_, ok2 := c.str(s, where, "encryption")
 	ssv, ok3 := c.integer(s, where, "sector_size")
