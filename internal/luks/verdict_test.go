@@ -31,6 +31,15 @@ var (
 	baseErr  error
 )
 
+// TestMain removes the shared base image after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if baseImg != "" {
+		os.RemoveAll(filepath.Dir(baseImg))
+	}
+	os.Exit(code)
+}
+
 // verdictBase makes, once per run, a LUKS2 image with eight keyslots (1 and
 // 2 argon2id, the others pbkdf2) as the generators' base image has.
 func verdictBase(t *testing.T) string {
@@ -43,6 +52,7 @@ func verdictBase(t *testing.T) string {
 			return
 		}
 		img := filepath.Join(dir, "base.img")
+		baseImg = img // for TestMain's clean-up, even if making it fails
 		run := func(stdin string, args ...string) {
 			if baseErr != nil {
 				return
@@ -68,7 +78,6 @@ func verdictBase(t *testing.T) string {
 			}
 			run(testPass, args([]string{"luksAddKey", "--batch-mode", "--key-file", "-", "--key-slot", strconv.Itoa(s)}, kdf, []string{img, nk})...)
 		}
-		baseImg = img
 	})
 	if baseErr != nil {
 		t.Fatal(baseErr)
