@@ -19,14 +19,14 @@ import (
 // SEND, and closes are SHUTDOWN + a draining RECV + CLOSE, all batched:
 // every io_uring_enter submits what the last batch of completions produced
 // and waits for the next. Idle and request timeouts are linked timeouts on
-// the RECV.
+// the RECV; a tick sweeps clients that do not take their output and
+// shuts them down. The limits of limits.go apply as in the pool engine.
 
 const (
 	uringEntries  = 1024
 	uringBufSize  = 4096
-	uringBufCount = 1024
+	uringBufCount = 512 // 2 MiB of receive buffers, shared by all connections
 	uringBufGroup = 1
-	uringMaxConns = 1 << 16
 )
 
 // Operation tags in user_data: op (8 bits) | conn id (24) | generation (32).
@@ -45,14 +45,18 @@ type uconn struct {
 	id, gen    uint32
 	fd         int
 	in, out    []byte
+	charged    int // bytes of in and out charged to the budget
 	sent       int
-	resp       Response
 	inflight   int
+	sending    bool
 	closeAfter bool
 	closing    bool // shut down, draining
 	closed     bool
+	reclaimed  bool // shut down to make room at the cap
 	started    time.Time
 	deadline   time.Time
+	last       time.Time     // last activity, for reclaiming at the cap
+	prev, next *uconn        // least recently active first
 	ts         unix.Timespec // the linked timeout's duration (read at submit)
 }
 
@@ -68,6 +72,11 @@ type uringServer struct {
 	conns     []*uconn
 	free      []uint32
 	nconns    int
+	max       int
+	head      *uconn
+	tail      *uconn
+	mem       budget
+	resp      Response
 	bufs      []byte
 	giveBack  []uint16
 	multishot bool
@@ -81,6 +90,10 @@ func listenUring(cfg Config) (*uringServer, error) {
 		if err := cfg.ringSetup(uringEntries); err != nil {
 			return nil, err
 		}
+	}
+	limit, err := connLimit(cfg.MaxConns)
+	if err != nil {
+		return nil, err
 	}
 	p := uring.Params{Flags: uring.SetupCQSize | uring.SetupClamp, CQEntries: 8 * uringEntries}
 	if cfg.SQPoll {
@@ -116,11 +129,12 @@ func listenUring(cfg Config) (*uringServer, error) {
 		ring.Close()
 		return nil, err
 	}
-	s := &uringServer{cfg: cfg, lfd: fd, ring: ring, done: make(chan struct{}),
+	s := &uringServer{cfg: cfg, lfd: fd, ring: ring, done: make(chan struct{}), max: limit,
 		bufs: make([]byte, uringBufSize*uringBufCount),
 		// Multishot accept came with 5.19; an older kernel answers the
 		// first one with EINVAL and gets single accepts re-armed.
 		multishot: true}
+	s.mem.left.Store(cfg.MemoryBudget)
 	if s.addr, err = boundAddr(fd); err != nil {
 		s.closeAll()
 		return nil, err
@@ -155,12 +169,19 @@ func (s *uringServer) Serve() {
 	}()
 }
 
+// Shutdown stops the loop, which closes every connection; it returns
+// within StopTimeout even if a handler hangs (the loop closes them when
+// the handler returns).
 func (s *uringServer) Shutdown() {
 	if s.stopping.Swap(true) {
 		return
 	}
 	unix.Shutdown(s.lfd, unix.SHUT_RDWR)
-	<-s.done
+	select {
+	case <-s.done:
+	case <-time.After(s.cfg.StopTimeout):
+		s.cfg.Logf("httpd: a handler is still running after %v: stopped without it", s.cfg.StopTimeout)
+	}
 }
 
 func (s *uringServer) closeAll() {
@@ -257,14 +278,102 @@ func (s *uringServer) newConn(fd int) *uconn {
 	if n := len(s.free); n > 0 {
 		c = s.conns[s.free[n-1]]
 		s.free = s.free[:n-1]
-		*c = uconn{id: c.id, gen: c.gen + 1, in: c.in[:0], out: c.out[:0], resp: Response{Body: c.resp.Body[:0]}}
+		*c = uconn{id: c.id, gen: c.gen + 1}
 	} else {
 		c = &uconn{id: uint32(len(s.conns)), gen: 1}
 		s.conns = append(s.conns, c)
 	}
 	c.fd = fd
+	c.last = time.Now()
 	s.nconns++
+	s.stats.Open.Add(1)
+	s.pushBack(c)
 	return c
+}
+
+func (s *uringServer) pushBack(c *uconn) {
+	c.prev, c.next = s.tail, nil
+	if s.tail != nil {
+		s.tail.next = c
+	} else {
+		s.head = c
+	}
+	s.tail = c
+}
+
+func (s *uringServer) unlink(c *uconn) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else if s.head == c {
+		s.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else if s.tail == c {
+		s.tail = c.prev
+	}
+	c.prev, c.next = nil, nil
+}
+
+func (s *uringServer) touch(c *uconn) {
+	c.last = time.Now()
+	if s.tail != c && !c.closed && !c.reclaimed {
+		s.unlink(c)
+		s.pushBack(c)
+	}
+}
+
+// victim picks the connection to reclaim at the cap, as the pool engine
+// does: the least recently active idle one, else the least recently active
+// one, if quiet for reclaimQuiet.
+func (s *uringServer) victim(now time.Time) *uconn {
+	i := 0
+	for c := s.head; c != nil && i < 32; c, i = c.next, i+1 {
+		if now.Sub(c.last) < reclaimQuiet {
+			break
+		}
+		if len(c.in) == 0 && !c.sending && !c.closing {
+			return c
+		}
+	}
+	if c := s.head; c != nil && now.Sub(c.last) >= reclaimQuiet {
+		return c
+	}
+	return nil
+}
+
+// kill ends a connection from outside its operations: shutting the socket
+// down completes its pending RECV or SEND, whose completion closes it.
+func (s *uringServer) kill(c *uconn) {
+	c.reclaimed = true
+	s.unlink(c)
+	rawShutdown(c.fd, unix.SHUT_RDWR)
+}
+
+// account charges the connection's buffers to the budget; false (and
+// nothing charged) when they do not fit.
+func (s *uringServer) account(c *uconn) bool {
+	n := cap(c.in) + cap(c.out)
+	if n > c.charged && !s.mem.take(n-c.charged) {
+		return false
+	}
+	s.mem.give(c.charged - n)
+	c.charged = n
+	return true
+}
+
+// trim releases buffers larger than an idle connection needs.
+func (s *uringServer) trim(c *uconn) {
+	if len(c.in) == 0 && cap(c.in) > 4096 {
+		c.in = nil
+	}
+	if !c.sending && cap(c.out) > 4096 {
+		c.out = nil
+	}
+	if cap(s.resp.Body) > keepBuffer {
+		s.resp.Body = nil
+	}
+	s.account(c)
 }
 
 // armRecv waits for data with a linked timeout: the idle timeout between
@@ -282,6 +391,7 @@ func (s *uringServer) armRecv(c *uconn) {
 	default:
 		d = s.cfg.IdleTimeout
 	}
+	c.deadline = time.Now().Add(d)
 	c.ts = unix.NsecToTimespec(int64(max(d, time.Millisecond)))
 	s.reserve(2)
 	e := s.sqe()
@@ -301,6 +411,10 @@ func (s *uringServer) armSend(c *uconn) {
 	e.OpFlags = unix.MSG_NOSIGNAL
 	e.UserData = tag(uopSend, c.id, c.gen)
 	c.inflight++
+	if !c.sending {
+		c.sending = true
+		c.deadline = time.Now().Add(s.cfg.WriteTimeout)
+	}
 }
 
 // lingerClose shuts our side down and drains until the client closes (or
@@ -324,6 +438,11 @@ func (s *uringServer) close(c *uconn) {
 		return
 	}
 	c.closed = true
+	if !c.reclaimed {
+		s.unlink(c)
+	}
+	c.in, c.out = nil, nil
+	s.account(c)
 	e := s.sqe()
 	e.Opcode, e.Fd = uring.OpClose, int32(c.fd)
 	e.UserData = tag(uopClose, c.id, c.gen)
@@ -334,6 +453,7 @@ func (s *uringServer) release(c *uconn) {
 	if c.closed && c.inflight == 0 {
 		s.free = append(s.free, c.id)
 		s.nconns--
+		s.stats.Open.Add(-1)
 		c.gen++ // late completions can no longer match
 	}
 }
@@ -346,6 +466,7 @@ func (s *uringServer) complete(cqe uring.CQE) {
 		return
 	case uopTick:
 		if !s.stopping.Load() {
+			s.expire(time.Now())
 			s.armTick()
 		}
 		return
@@ -388,18 +509,39 @@ func (s *uringServer) accepted(cqe uring.CQE) {
 		return
 	}
 	s.stats.Accepted.Add(1)
-	c := s.newConn(int(cqe.Res))
-	if s.nconns > uringMaxConns {
-		s.stats.Rejected503.Add(1)
-		s.respondError(c, 503)
-		return
+	if s.nconns >= s.max {
+		v := s.victim(time.Now())
+		if v == nil {
+			s.stats.Refused.Add(1)
+			rawClose(int(cqe.Res))
+			return
+		}
+		s.stats.Reclaimed.Add(1)
+		s.kill(v)
 	}
+	c := s.newConn(int(cqe.Res))
 	s.armRecv(c)
 }
 
+// expire shuts down connections whose client has not taken its output
+// within WriteTimeout (receives have their own linked timeouts).
+func (s *uringServer) expire(now time.Time) {
+	for c := s.head; c != nil; {
+		next := c.next
+		if c.sending && now.After(c.deadline) {
+			s.stats.TimedOut.Add(1)
+			s.kill(c)
+		}
+		c = next
+	}
+}
+
 func (s *uringServer) respondError(c *uconn, code int) {
-	errorResponse(&c.resp, code)
-	c.out = appendResponse(c.out[:0], false, &c.resp, false, s.date.get(time.Now()))
+	var resp Response
+	errorResponse(&resp, code)
+	c.in = nil
+	c.out = appendResponse(c.out[:0], false, &resp, false, s.date.get(time.Now()))
+	s.account(c) // a few bytes: over budget for a moment at worst
 	c.sent, c.closeAfter = 0, true
 	s.armSend(c)
 }
@@ -409,6 +551,7 @@ func (s *uringServer) received(c *uconn, cqe uring.CQE) {
 		bid := uint16(cqe.Flags >> uring.CQEBufferShift)
 		if cqe.Res > 0 && !c.closing {
 			c.in = append(c.in, s.bufs[int(bid)*uringBufSize:int(bid)*uringBufSize+int(cqe.Res)]...)
+			s.touch(c)
 		}
 		s.giveBack = append(s.giveBack, bid)
 	}
@@ -418,7 +561,7 @@ func (s *uringServer) received(c *uconn, cqe uring.CQE) {
 		return
 	case cqe.Res == -int32(unix.ECANCELED):
 		// The linked timeout fired.
-		if !c.closing && len(c.in) > 0 {
+		if !c.closing && len(c.in) > 0 && !c.reclaimed {
 			s.stats.Timeouts408.Add(1)
 			s.respondError(c, 408)
 			return
@@ -434,11 +577,21 @@ func (s *uringServer) received(c *uconn, cqe uring.CQE) {
 		return
 	}
 	if len(c.in) >= MaxHeaderBytes+MaxBodyBytes {
-		c.in = c.in[:0]
 		s.respondError(c, 413)
 		return
 	}
-	consumed, out, closeAfter, partial := serveBuffered(s.cfg.Handler, c.in, c.out[:0], &c.resp, s.date.get(time.Now()))
+	s.process(c)
+}
+
+// process answers the complete requests buffered (up to the pipelining
+// limits) and sends the answers, or waits for more input.
+func (s *uringServer) process(c *uconn) {
+	if !s.account(c) {
+		s.stats.Busy503.Add(1)
+		s.respondError(c, 503)
+		return
+	}
+	consumed, out, closeAfter, partial := serveBuffered(s.cfg.Handler, c.in, c.out[:0], &s.resp, s.date.get(time.Now()), s.cfg.MaxPipeline, s.cfg.MaxPending)
 	if consumed > 0 {
 		c.in = c.in[:copy(c.in, c.in[consumed:])]
 		s.stats.Requests.Add(1)
@@ -448,10 +601,17 @@ func (s *uringServer) received(c *uconn, cqe uring.CQE) {
 		c.started = time.Now()
 	}
 	c.out, c.sent, c.closeAfter = out, 0, closeAfter
+	if !s.account(c) {
+		s.stats.Busy503.Add(1)
+		c.out = nil
+		s.respondError(c, 503)
+		return
+	}
 	if len(out) > 0 {
 		s.armSend(c)
 		return
 	}
+	s.trim(c)
 	s.armRecv(c)
 }
 
@@ -460,13 +620,26 @@ func (s *uringServer) sent(c *uconn, cqe uring.CQE) {
 		s.close(c)
 		return
 	}
+	if cqe.Res > 0 {
+		s.touch(c)
+	}
 	c.sent += int(cqe.Res)
 	if c.sent < len(c.out) {
 		s.armSend(c)
 		return
 	}
+	c.sending = false
 	if c.closeAfter {
+		c.in, c.out = nil, nil
+		s.account(c)
 		s.lingerClose(c)
+		return
+	}
+	s.trim(c)
+	if len(c.in) > 0 && c.started.IsZero() {
+		// Pipelined requests left past the limits: answer them before
+		// reading more.
+		s.process(c)
 		return
 	}
 	s.armRecv(c)
