@@ -29,12 +29,13 @@ var statusText = map[int]string{
 type Response struct {
 	Status      int
 	ContentType string
+	Header      []byte // more header lines, each ending in "\r\n"
 	Body        []byte
 }
 
 // Reset prepares the response for the next request.
 func (r *Response) Reset() {
-	r.Status, r.ContentType, r.Body = 200, "text/plain; charset=utf-8", r.Body[:0]
+	r.Status, r.ContentType, r.Header, r.Body = 200, "text/plain; charset=utf-8", r.Header[:0], r.Body[:0]
 }
 
 // Handler serves one request. It must not keep req or resp.
@@ -81,6 +82,10 @@ func appendResponse(dst []byte, head bool, resp *Response, keepAlive bool, date 
 	dst = append(dst, resp.ContentType...)
 	dst = append(dst, "\r\nContent-Length: "...)
 	dst = strconv.AppendInt(dst, int64(len(resp.Body)), 10)
+	if len(resp.Header) > 0 {
+		dst = append(dst, "\r\n"...)
+		dst = append(dst, resp.Header[:len(resp.Header)-2]...)
+	}
 	if keepAlive {
 		dst = append(dst, "\r\nConnection: keep-alive\r\n\r\n"...)
 	} else {
