@@ -16,9 +16,11 @@ import (
 //
 //   - at most MaxConns connections (fewer when RLIMIT_NOFILE is low: a
 //     quarter of the limit, at least 64 descriptors, stays with the rest of
-//     the process). A new connection beyond the cap reclaims the least
-//     recently active one when that one has been quiet for a while (an idle
-//     keep-alive or a stalled client), else it is closed at once;
+//     the process). A new connection beyond the cap reclaims an older one:
+//     among the victimScan least recently active, one being closed, else an
+//     idle keep-alive one, else one that sent nothing for newQuiet since it
+//     connected or stalled mid-request for reclaimQuiet (see reclaimRank);
+//     when all of them are busy, the new one is closed at once;
 //   - at most MaxPipeline requests answered per round on one connection,
 //     and no more reading while MaxPending bytes of output wait for a client
 //     that does not read;
@@ -35,12 +37,17 @@ const (
 	defaultMemory      = 8 << 20
 	defaultMaxPipeline = 32
 	defaultMaxPending  = 64 << 10
-	// keepBuffer: buffers up to this size are kept for the next request;
-	// larger ones are released after their response.
+	// keepBuffer: a connection's buffers up to this size are kept for its
+	// next request; larger ones are released after their response.
 	keepBuffer = 64 << 10
-	// reclaimQuiet: a connection at the cap is reclaimed only when it has
-	// shown no activity for this long (a burst of live clients is not
-	// torn down for a newcomer).
+	// keepScratch: the same for the buffers a worker (or the uring loop)
+	// renders every answer into; there are only a few of them, and
+	// re-making them for every large answer would only feed the garbage
+	// collector.
+	keepScratch = 1 << 20
+	// reclaimQuiet: a connection in the middle of a request is reclaimed
+	// only when it has shown no activity for this long (a burst of live
+	// clients is not torn down for a newcomer).
 	reclaimQuiet = 100 * time.Millisecond
 	// fdReserveMin is the least number of descriptors left to the process.
 	fdReserveMin = 64
@@ -93,3 +100,37 @@ func connLimit(want int) (int, error) {
 	}
 	return int(min(int64(want), avail)), nil
 }
+
+// reclaimRank says how willingly a connection is reclaimed at the cap:
+// 3 closing anyway; 2 idle between requests; 1 stalled: connected for
+// newQuiet without sending anything, or a request still incomplete
+// reclaimQuiet after it began (its age: a real client sends one in a
+// packet or two, a slowloris trickles it), or output not taken for
+// reclaimQuiet; 0 busy.
+func reclaimRank(closing, served, partialIn, pendingOut bool, age, quiet time.Duration) int {
+	switch {
+	case closing:
+		return 3
+	case pendingOut:
+		if quiet >= reclaimQuiet {
+			return 1
+		}
+	case partialIn:
+		if age >= reclaimQuiet {
+			return 1
+		}
+	case served:
+		return 2
+	case age >= newQuiet:
+		return 1
+	}
+	return 0
+}
+
+// newQuiet: a client sends its request right after connecting; one that
+// has not within this long may be reclaimed at the cap.
+const newQuiet = 50 * time.Millisecond
+
+// victimScan is how many of the least recently active connections are
+// considered for reclaiming.
+const victimScan = 32

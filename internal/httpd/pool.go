@@ -98,7 +98,6 @@ type Server struct {
 	wakefd   int // eventfd, written once at Shutdown to wake every worker
 	addr     netip.AddrPort
 	workers  []*worker
-	max      int64 // connection cap, over all workers
 	mem      budget
 	date     dateCache
 	stopping atomic.Bool
@@ -122,7 +121,7 @@ func Listen(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, lfd: fd, wakefd: -1, max: int64(limit)}
+	s := &Server{cfg: cfg, lfd: fd, wakefd: -1}
 	s.mem.left.Store(cfg.MemoryBudget)
 	fail := func(err error) (*Server, error) {
 		s.closeFDs()
@@ -142,7 +141,7 @@ func Listen(cfg Config) (*Server, error) {
 		if err != nil {
 			return fail(fmt.Errorf("epoll_create1: %w", err))
 		}
-		w := &worker{s: s, epfd: ep, events: make([]unix.EpollEvent, 128)}
+		w := &worker{s: s, epfd: ep, max: max(limit/cfg.Workers, 1), events: make([]unix.EpollEvent, 128)}
 		s.workers = append(s.workers, w)
 		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(fd)}
 		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
@@ -264,12 +263,14 @@ func (s *Server) Shutdown() {
 // conn is one client connection, owned by one worker.
 type conn struct {
 	fd         int
-	in         []byte // the unanswered part of the input (a partial request, or requests past a limit)
-	out        []byte // output the client has not taken yet
-	charged    int    // bytes of in and out charged to the budget
-	closeAfter bool   // close once out is sent
-	closing    bool   // shut down, draining until the client closes
-	readable   bool   // input may be waiting (edge-triggered: remember it)
+	in         []byte    // the unanswered part of the input (a partial request, or requests past a limit)
+	out        []byte    // output the client has not taken yet
+	charged    int       // bytes of in and out charged to the budget
+	closeAfter bool      // close once out is sent
+	closing    bool      // shut down, draining until the client closes
+	readable   bool      // input may be waiting (edge-triggered: remember it)
+	served     bool      // answered a request
+	since      time.Time // connected, or answered the last request
 	started    time.Time
 	deadline   time.Time
 	last       time.Time // last activity, for reclaiming at the cap
@@ -280,6 +281,7 @@ type conn struct {
 type worker struct {
 	s      *Server
 	epfd   int
+	n, max int     // connections, and this worker's share of the cap
 	conns  []*conn // by fd
 	head   *conn   // least recently active
 	tail   *conn
@@ -370,7 +372,7 @@ func (w *worker) accept(now time.Time) {
 			return
 		}
 		s.Stats.Accepted.Add(1)
-		if s.Stats.Open.Load() >= s.max {
+		if w.n >= w.max {
 			v := w.victim(now)
 			if v == nil {
 				s.Stats.Refused.Add(1)
@@ -382,7 +384,7 @@ func (w *worker) accept(now time.Time) {
 		}
 		// Registering a ready socket queues its event at once, so the
 		// request that came with the connection is read in the next round.
-		c := &conn{fd: fd, last: now, deadline: now.Add(s.cfg.IdleTimeout)}
+		c := &conn{fd: fd, last: now, since: now, deadline: now.Add(s.cfg.IdleTimeout)}
 		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
 		if err := rawEpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 			rawClose(fd)
@@ -392,28 +394,24 @@ func (w *worker) accept(now time.Time) {
 			w.conns = append(w.conns, make([]*conn, len(w.conns)+64)...)
 		}
 		w.conns[fd] = c
+		w.n++
 		s.Stats.Open.Add(1)
 		w.pushBack(c)
 	}
 }
 
-// victim picks the connection to reclaim at the cap: the least recently
-// active idle one, else the least recently active one, if it has been quiet
-// for reclaimQuiet; nil when every connection is busy.
+// victim picks the connection to reclaim at the cap (limits.go): among the
+// least recently active, an idle one, else a stalled one; nil when all are
+// busy.
 func (w *worker) victim(now time.Time) *conn {
-	i := 0
-	for c := w.head; c != nil && i < 32; c, i = c.next, i+1 {
-		if now.Sub(c.last) < reclaimQuiet {
-			break
-		}
-		if len(c.in) == 0 && len(c.out) == 0 && !c.closing {
-			return c
+	var best *conn
+	rank, i := 0, 0
+	for c := w.head; c != nil && i < victimScan && rank < 3; c, i = c.next, i+1 {
+		if r := reclaimRank(c.closing, c.served, len(c.in) > 0 || c.readable, len(c.out) > 0, now.Sub(c.since), now.Sub(c.last)); r > rank {
+			best, rank = c, r
 		}
 	}
-	if c := w.head; c != nil && now.Sub(c.last) >= reclaimQuiet {
-		return c
-	}
-	return nil
+	return best
 }
 
 func (w *worker) pushBack(c *conn) {
@@ -548,6 +546,7 @@ func (w *worker) serve(c *conn, now time.Time) {
 		consumed, out, closeAfter, partial := serveBuffered(s.cfg.Handler, data, w.out[:0], &w.resp, s.date.get(now), s.cfg.MaxPipeline, s.cfg.MaxPending)
 		w.out = out
 		if consumed > 0 {
+			c.served, c.since = true, now
 			s.Stats.Requests.Add(1)
 			c.started = time.Time{}
 			if partial {
@@ -591,6 +590,12 @@ func (w *worker) serve(c *conn, now time.Time) {
 			w.releaseScratch()
 		}
 		if closeAfter {
+			if drained && len(c.in) == 0 {
+				// Everything the client sent is read: a plain close
+				// sends the FIN after the response, no reset.
+				w.close(c)
+				return
+			}
 			w.lingerClose(c, now)
 			return
 		}
@@ -649,10 +654,10 @@ func (w *worker) growIn(c *conn) bool {
 
 // releaseScratch lets go of the worker's buffers after a large response.
 func (w *worker) releaseScratch() {
-	if cap(w.out) > keepBuffer {
+	if cap(w.out) > keepScratch {
 		w.out = nil
 	}
-	if cap(w.resp.Body) > keepBuffer {
+	if cap(w.resp.Body) > keepScratch {
 		w.resp.Body = nil
 	}
 }
@@ -682,11 +687,14 @@ func (w *worker) lingerClose(c *conn, now time.Time) {
 	w.drain(c, now)
 }
 
-const lingerTimeout = 2 * time.Second
+const (
+	lingerTimeout = 2 * time.Second
+	drainLimit    = 64 << 10 // bytes read from a closing connection before giving up on it
+)
 
 func (w *worker) drain(c *conn, now time.Time) {
 	var buf [512]byte
-	for i := 0; i < 16; i++ {
+	for i := 0; i < drainLimit/len(buf); i++ {
 		n, err := rawRead(c.fd, buf[:])
 		if n > 0 {
 			continue
@@ -715,6 +723,7 @@ func (w *worker) close(c *conn) {
 	w.conns[c.fd] = nil
 	rawClose(c.fd) // also removes it from the epoll set
 	c.fd = -1
+	w.n--
 	w.s.Stats.Open.Add(-1)
 }
 

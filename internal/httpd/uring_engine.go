@@ -47,8 +47,11 @@ type uconn struct {
 	in, out    []byte
 	charged    int // bytes of in and out charged to the budget
 	sent       int
+	drained    int // bytes read and dropped while closing
 	inflight   int
 	sending    bool
+	served     bool      // answered a request
+	since      time.Time // connected, or answered the last request
 	closeAfter bool
 	closing    bool // shut down, draining
 	closed     bool
@@ -72,11 +75,13 @@ type uringServer struct {
 	conns     []*uconn
 	free      []uint32
 	nconns    int
-	max       int
+	max       int // connections kept; more reclaim older ones
+	hard      int // connections open, reclaimed ones included
 	head      *uconn
 	tail      *uconn
 	mem       budget
 	resp      Response
+	out       []byte // the handler's output, copied to the connection
 	bufs      []byte
 	giveBack  []uint16
 	multishot bool
@@ -129,7 +134,7 @@ func listenUring(cfg Config) (*uringServer, error) {
 		ring.Close()
 		return nil, err
 	}
-	s := &uringServer{cfg: cfg, lfd: fd, ring: ring, done: make(chan struct{}), max: limit,
+	s := &uringServer{cfg: cfg, lfd: fd, ring: ring, done: make(chan struct{}), max: max(limit-limit/4, 1), hard: limit,
 		bufs: make([]byte, uringBufSize*uringBufCount),
 		// Multishot accept came with 5.19; an older kernel answers the
 		// first one with EINVAL and gets single accepts re-armed.
@@ -285,6 +290,7 @@ func (s *uringServer) newConn(fd int) *uconn {
 	}
 	c.fd = fd
 	c.last = time.Now()
+	c.since = c.last
 	s.nconns++
 	s.stats.Open.Add(1)
 	s.pushBack(c)
@@ -324,22 +330,16 @@ func (s *uringServer) touch(c *uconn) {
 }
 
 // victim picks the connection to reclaim at the cap, as the pool engine
-// does: the least recently active idle one, else the least recently active
-// one, if quiet for reclaimQuiet.
+// does: among the least recently active, an idle one, else a stalled one.
 func (s *uringServer) victim(now time.Time) *uconn {
-	i := 0
-	for c := s.head; c != nil && i < 32; c, i = c.next, i+1 {
-		if now.Sub(c.last) < reclaimQuiet {
-			break
-		}
-		if len(c.in) == 0 && !c.sending && !c.closing {
-			return c
+	var best *uconn
+	rank, i := 0, 0
+	for c := s.head; c != nil && i < victimScan && rank < 3; c, i = c.next, i+1 {
+		if r := reclaimRank(c.closing, c.served, len(c.in) > 0, c.sending, now.Sub(c.since), now.Sub(c.last)); r > rank {
+			best, rank = c, r
 		}
 	}
-	if c := s.head; c != nil && now.Sub(c.last) >= reclaimQuiet {
-		return c
-	}
-	return nil
+	return best
 }
 
 // kill ends a connection from outside its operations: shutting the socket
@@ -370,7 +370,7 @@ func (s *uringServer) trim(c *uconn) {
 	if !c.sending && cap(c.out) > 4096 {
 		c.out = nil
 	}
-	if cap(s.resp.Body) > keepBuffer {
+	if cap(s.resp.Body) > keepScratch {
 		s.resp.Body = nil
 	}
 	s.account(c)
@@ -510,7 +510,13 @@ func (s *uringServer) accepted(cqe uring.CQE) {
 	}
 	s.stats.Accepted.Add(1)
 	if s.nconns >= s.max {
-		v := s.victim(time.Now())
+		// Reclaimed connections hold their descriptor until their
+		// close completes (a later batch): reclaiming starts at three
+		// quarters of the cap and the cap itself is never passed.
+		var v *uconn
+		if s.nconns < s.hard {
+			v = s.victim(time.Now())
+		}
 		if v == nil {
 			s.stats.Refused.Add(1)
 			rawClose(int(cqe.Res))
@@ -573,7 +579,13 @@ func (s *uringServer) received(c *uconn, cqe uring.CQE) {
 		return
 	}
 	if c.closing {
-		s.armRecv(c) // keep draining
+		// Keep draining, but not for a client that pours data into a
+		// closing connection.
+		if c.drained += int(cqe.Res); c.drained > drainLimit {
+			s.close(c)
+			return
+		}
+		s.armRecv(c)
 		return
 	}
 	if len(c.in) >= MaxHeaderBytes+MaxBodyBytes {
@@ -583,36 +595,80 @@ func (s *uringServer) received(c *uconn, cqe uring.CQE) {
 	s.process(c)
 }
 
-// process answers the complete requests buffered (up to the pipelining
-// limits) and sends the answers, or waits for more input.
-func (s *uringServer) process(c *uconn) {
-	if !s.account(c) {
-		s.stats.Busy503.Add(1)
-		s.respondError(c, 503)
-		return
-	}
-	consumed, out, closeAfter, partial := serveBuffered(s.cfg.Handler, c.in, c.out[:0], &s.resp, s.date.get(time.Now()), s.cfg.MaxPipeline, s.cfg.MaxPending)
+// serve answers the complete requests buffered into the server's output
+// buffer.
+func (s *uringServer) serve(c *uconn) (out []byte, closeAfter, partial bool) {
+	consumed, out, closeAfter, partial := serveBuffered(s.cfg.Handler, c.in, s.out[:0], &s.resp, s.date.get(time.Now()), s.cfg.MaxPipeline, s.cfg.MaxPending)
+	s.out = out
 	if consumed > 0 {
+		c.served, c.since = true, time.Now()
 		c.in = c.in[:copy(c.in, c.in[consumed:])]
 		s.stats.Requests.Add(1)
 		c.started = time.Time{}
 	}
+	return out, closeAfter, partial
+}
+
+// process answers the complete requests buffered (up to the pipelining
+// limits) and sends the answers, or waits for more input.
+func (s *uringServer) process(c *uconn) {
+	for s.processOnce(c) {
+	}
+}
+
+// processOnce is one round of process; true when every answer went out at
+// once and pipelined requests are left to answer.
+func (s *uringServer) processOnce(c *uconn) bool {
+	if !s.account(c) {
+		s.stats.Busy503.Add(1)
+		s.respondError(c, 503)
+		return false
+	}
+	out, closeAfter, partial := s.serve(c)
 	if partial && c.started.IsZero() {
 		c.started = time.Now()
 	}
-	c.out, c.sent, c.closeAfter = out, 0, closeAfter
-	if !s.account(c) {
-		s.stats.Busy503.Add(1)
+	// The answers go out from the connection's own buffer (the kernel
+	// reads it until the SEND completes), charged before it is made.
+	c.sent, c.closeAfter = 0, closeAfter
+	if len(out) > keepBuffer {
+		// A large answer: hand the kernel what it takes now, straight
+		// from the render buffer, and keep only the rest.
+		if n, _ := rawWrite(c.fd, out); n > 0 {
+			out = out[n:]
+			s.touch(c)
+		}
+	}
+	if len(out) > cap(c.out) {
+		old := c.out
 		c.out = nil
-		s.respondError(c, 503)
-		return
+		if !s.account(c) || !s.mem.take(len(out)) {
+			c.out = old
+			s.stats.Busy503.Add(1)
+			s.respondError(c, 503)
+			return false
+		}
+		c.out = make([]byte, 0, len(out))
+		c.charged += len(out)
+	}
+	c.out = append(c.out[:0], out...)
+	if cap(s.out) > keepScratch {
+		s.out = nil
 	}
 	if len(out) > 0 {
 		s.armSend(c)
-		return
+		return false
+	}
+	if closeAfter {
+		s.lingerClose(c)
+		return false
 	}
 	s.trim(c)
+	if len(c.in) > 0 && c.started.IsZero() {
+		return true
+	}
 	s.armRecv(c)
+	return false
 }
 
 func (s *uringServer) sent(c *uconn, cqe uring.CQE) {
