@@ -127,9 +127,17 @@ func reclaimRank(closing, served, partialIn, pendingOut bool, age, quiet time.Du
 	return 0
 }
 
+// unread says whether a socket has received bytes not read yet: a
+// connection that looks silent may have its request waiting in the kernel
+// (an event not handled yet), and is not reclaimed then.
+func unread(fd int) bool {
+	n, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+	return err == nil && n > 0
+}
+
 // newQuiet: a client sends its request right after connecting; one that
 // has not within this long may be reclaimed at the cap.
-const newQuiet = 50 * time.Millisecond
+const newQuiet = 20 * time.Millisecond
 
 // victimScan is how many of the least recently active connections are
 // considered for reclaiming.

@@ -98,6 +98,7 @@ type Server struct {
 	wakefd   int // eventfd, written once at Shutdown to wake every worker
 	addr     netip.AddrPort
 	workers  []*worker
+	max      int64 // connection cap, over all workers (each reclaims its own)
 	mem      budget
 	date     dateCache
 	stopping atomic.Bool
@@ -121,7 +122,7 @@ func Listen(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, lfd: fd, wakefd: -1}
+	s := &Server{cfg: cfg, lfd: fd, wakefd: -1, max: int64(limit)}
 	s.mem.left.Store(cfg.MemoryBudget)
 	fail := func(err error) (*Server, error) {
 		s.closeFDs()
@@ -141,7 +142,7 @@ func Listen(cfg Config) (*Server, error) {
 		if err != nil {
 			return fail(fmt.Errorf("epoll_create1: %w", err))
 		}
-		w := &worker{s: s, epfd: ep, max: max(limit/cfg.Workers, 1), events: make([]unix.EpollEvent, 128)}
+		w := &worker{s: s, epfd: ep, events: make([]unix.EpollEvent, 128)}
 		s.workers = append(s.workers, w)
 		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(fd)}
 		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
@@ -281,7 +282,6 @@ type conn struct {
 type worker struct {
 	s      *Server
 	epfd   int
-	n, max int     // connections, and this worker's share of the cap
 	conns  []*conn // by fd
 	head   *conn   // least recently active
 	tail   *conn
@@ -372,7 +372,7 @@ func (w *worker) accept(now time.Time) {
 			return
 		}
 		s.Stats.Accepted.Add(1)
-		if w.n >= w.max {
+		if s.Stats.Open.Load() >= s.max {
 			v := w.victim(now)
 			if v == nil {
 				s.Stats.Refused.Add(1)
@@ -394,7 +394,6 @@ func (w *worker) accept(now time.Time) {
 			w.conns = append(w.conns, make([]*conn, len(w.conns)+64)...)
 		}
 		w.conns[fd] = c
-		w.n++
 		s.Stats.Open.Add(1)
 		w.pushBack(c)
 	}
@@ -407,7 +406,8 @@ func (w *worker) victim(now time.Time) *conn {
 	var best *conn
 	rank, i := 0, 0
 	for c := w.head; c != nil && i < victimScan && rank < 3; c, i = c.next, i+1 {
-		if r := reclaimRank(c.closing, c.served, len(c.in) > 0 || c.readable, len(c.out) > 0, now.Sub(c.since), now.Sub(c.last)); r > rank {
+		r := reclaimRank(c.closing, c.served, len(c.in) > 0 || c.readable, len(c.out) > 0, now.Sub(c.since), now.Sub(c.last))
+		if r > rank && (r != 1 || len(c.in) > 0 || !unread(c.fd)) {
 			best, rank = c, r
 		}
 	}
@@ -723,7 +723,6 @@ func (w *worker) close(c *conn) {
 	w.conns[c.fd] = nil
 	rawClose(c.fd) // also removes it from the epoll set
 	c.fd = -1
-	w.n--
 	w.s.Stats.Open.Add(-1)
 }
 

@@ -14,8 +14,9 @@ import (
 	"github.com/romboot/romboot/internal/uring"
 )
 
-// The uring engine: one thread, one io_uring. Accept is multishot where the
-// kernel has it, receives land in provided buffers, responses go out with
+// The uring engine: one thread, one io_uring. A few single accepts stay
+// armed (never multishot: see listenUring), receives land in provided
+// buffers, responses go out with
 // SEND, and closes are SHUTDOWN + a draining RECV + CLOSE, all batched:
 // every io_uring_enter submits what the last batch of completions produced
 // and waits for the next. Idle and request timeouts are linked timeouts on
@@ -27,6 +28,7 @@ const (
 	uringBufSize  = 4096
 	uringBufCount = 512 // 2 MiB of receive buffers, shared by all connections
 	uringBufGroup = 1
+	uringAccepts  = 4 // accepts kept armed
 )
 
 // Operation tags in user_data: op (8 bits) | conn id (24) | generation (32).
@@ -77,6 +79,7 @@ type uringServer struct {
 	nconns    int
 	max       int // connections kept; more reclaim older ones
 	hard      int // connections open, reclaimed ones included
+	accepts   []int
 	head      *uconn
 	tail      *uconn
 	mem       budget
@@ -138,7 +141,10 @@ func listenUring(cfg Config) (*uringServer, error) {
 		bufs: make([]byte, uringBufSize*uringBufCount),
 		// Multishot accept came with 5.19; an older kernel answers the
 		// first one with EINVAL and gets single accepts re-armed.
-		multishot: true}
+		// Single accepts, a few at a time: a multishot accept would
+		// take every connection of a flood into the completion queue,
+		// a descriptor each, before the cap could say no.
+		multishot: false}
 	s.mem.left.Store(cfg.MemoryBudget)
 	if s.addr, err = boundAddr(fd); err != nil {
 		s.closeAll()
@@ -190,6 +196,9 @@ func (s *uringServer) Shutdown() {
 }
 
 func (s *uringServer) closeAll() {
+	for _, fd := range s.accepts {
+		rawClose(fd)
+	}
 	for _, c := range s.conns {
 		if c != nil && !c.closed {
 			rawClose(c.fd)
@@ -233,7 +242,9 @@ func (s *uringServer) loop() {
 	if s.conns == nil {
 		s.conns = []*uconn{}
 		s.provide(0, uringBufCount)
-		s.armAccept()
+		for i := 0; i < uringAccepts; i++ {
+			s.armAccept()
+		}
 		s.armTick()
 	}
 	for !s.stopping.Load() {
@@ -246,6 +257,10 @@ func (s *uringServer) loop() {
 			s.complete(c)
 		}
 		s.ring.Advance(uint32(len(s.cqes)))
+		for _, fd := range s.accepts {
+			s.admit(fd)
+		}
+		s.accepts = s.accepts[:0]
 		for _, bid := range s.giveBack {
 			s.provide(bid, 1)
 		}
@@ -335,7 +350,8 @@ func (s *uringServer) victim(now time.Time) *uconn {
 	var best *uconn
 	rank, i := 0, 0
 	for c := s.head; c != nil && i < victimScan && rank < 3; c, i = c.next, i+1 {
-		if r := reclaimRank(c.closing, c.served, len(c.in) > 0, c.sending, now.Sub(c.since), now.Sub(c.last)); r > rank {
+		r := reclaimRank(c.closing, c.served, len(c.in) > 0, c.sending, now.Sub(c.since), now.Sub(c.last))
+		if r > rank && (r != 1 || len(c.in) > 0 || !unread(c.fd)) {
 			best, rank = c, r
 		}
 	}
@@ -509,6 +525,13 @@ func (s *uringServer) accepted(cqe uring.CQE) {
 		return
 	}
 	s.stats.Accepted.Add(1)
+	// Admitted after the whole batch: a connection that looks silent may
+	// have its request in a completion of this batch.
+	s.accepts = append(s.accepts, int(cqe.Res))
+}
+
+// admit takes a new connection in, reclaiming an older one at the cap.
+func (s *uringServer) admit(fd int) {
 	if s.nconns >= s.max {
 		// Reclaimed connections hold their descriptor until their
 		// close completes (a later batch): reclaiming starts at three
@@ -519,13 +542,13 @@ func (s *uringServer) accepted(cqe uring.CQE) {
 		}
 		if v == nil {
 			s.stats.Refused.Add(1)
-			rawClose(int(cqe.Res))
+			rawClose(fd)
 			return
 		}
 		s.stats.Reclaimed.Add(1)
 		s.kill(v)
 	}
-	c := s.newConn(int(cqe.Res))
+	c := s.newConn(fd)
 	s.armRecv(c)
 }
 
