@@ -286,6 +286,7 @@ type worker struct {
 	head   *conn   // least recently active
 	tail   *conn
 	again  []*conn // connections with work left after a round
+	spare  []*conn // closed connections, for reuse
 	events []unix.EpollEvent
 	buf    []byte   // read buffer
 	out    []byte   // output buffer
@@ -344,6 +345,17 @@ func (w *worker) loop() {
 	}
 }
 
+// newConn takes a connection struct from the worker's spares (closed
+// connections are kept for reuse: no allocation per connection).
+func (w *worker) newConn() *conn {
+	if n := len(w.spare); n > 0 {
+		c := w.spare[n-1]
+		w.spare = w.spare[:n-1]
+		return c
+	}
+	return new(conn)
+}
+
 func (w *worker) lookup(fd int) *conn {
 	if fd < 0 || fd >= len(w.conns) {
 		return nil
@@ -384,7 +396,8 @@ func (w *worker) accept(now time.Time) {
 		}
 		// Registering a ready socket queues its event at once, so the
 		// request that came with the connection is read in the next round.
-		c := &conn{fd: fd, last: now, since: now, deadline: now.Add(s.cfg.IdleTimeout)}
+		c := w.newConn()
+		*c = conn{fd: fd, last: now, since: now, deadline: now.Add(s.cfg.IdleTimeout)}
 		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
 		if err := rawEpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 			rawClose(fd)
@@ -723,6 +736,9 @@ func (w *worker) close(c *conn) {
 	w.conns[c.fd] = nil
 	rawClose(c.fd) // also removes it from the epoll set
 	c.fd = -1
+	if len(w.spare) < 64 {
+		w.spare = append(w.spare, c)
+	}
 	w.s.Stats.Open.Add(-1)
 }
 
