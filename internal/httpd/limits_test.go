@@ -2,8 +2,8 @@ package httpd
 
 import (
 	"io"
-	"strings"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
