@@ -143,6 +143,7 @@ func testDiagFlood(t *testing.T, engine string) {
 	if got := expectTarget(v); got != d.cmdline {
 		t.Errorf("target cmdline %q, want %q", got, d.cmdline)
 	}
+	t.Logf("%s: the boot reached the target with %d flood connections opened", engine, opened.Load())
 	v.WaitExit(30 * time.Second)
 	tr := v.Transcript()
 	assertNoSecrets(t, tr)
