@@ -46,6 +46,7 @@ func (b *booter) startDiag(addr string) error {
 		Addr:        addr,
 		Workers:     2,
 		StopTimeout: time.Second,
+		Nice:        10, // the boot comes first
 		Handler:     httpd.Protect(diag.Handler(diag.Sources{Version: version, Log: b.log, State: st, Root: "/"}), access),
 		Logf:        b.log.Printf,
 	})

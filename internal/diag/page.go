@@ -12,8 +12,9 @@ import (
 )
 
 // Handler serves the diagnostics: / (HTML), /diag.json, /dmesg, /log,
-// /healthz and /hello (a fixed 13-byte body for benchmarks). The facts are
-// collected at most once a second, however many clients ask.
+// /healthz and /hello (a fixed 13-byte body for benchmarks). The facts and
+// the kernel log are collected at most once a second, however many clients
+// ask: a flood of page requests costs copies, not the boot's CPU.
 func Handler(src Sources) httpd.Handler {
 	var mu sync.Mutex
 	var cached Facts
@@ -25,6 +26,17 @@ func Handler(src Sources) httpd.Handler {
 			cached, at = Collect(src), time.Now()
 		}
 		return cached
+	}
+	var dmesg []byte
+	var dmesgAt time.Time
+	kernelLog := func(b []byte) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		if dmesgAt.IsZero() || time.Since(dmesgAt) >= time.Second {
+			dmesg = append([]byte(strings.Join(KernelLog(1<<20), "\n")), '\n')
+			dmesgAt = time.Now()
+		}
+		return append(b, dmesg...)
 	}
 	return httpd.HandlerFunc(func(req *httpd.Request, resp *httpd.Response) {
 		switch string(req.Path) {
@@ -44,8 +56,7 @@ func Handler(src Sources) httpd.Handler {
 			}
 			resp.Body = append(append(resp.Body, b...), '\n')
 		case "/dmesg":
-			resp.Body = append(resp.Body, strings.Join(KernelLog(1<<20), "\n")...)
-			resp.Body = append(resp.Body, '\n')
+			resp.Body = kernelLog(resp.Body)
 		case "/log":
 			if src.Log != nil {
 				for _, l := range src.Log.Lines() {

@@ -142,3 +142,11 @@ const newQuiet = 20 * time.Millisecond
 // victimScan is how many of the least recently active connections are
 // considered for reclaiming.
 const victimScan = 32
+
+// lowerPriority sets the calling thread's nice value (the thread is locked
+// to its goroutine), when nice > 0.
+func lowerPriority(nice int) {
+	if nice > 0 {
+		unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), nice)
+	}
+}

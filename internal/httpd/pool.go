@@ -26,8 +26,11 @@ type Config struct {
 	ReadTimeout  time.Duration // a started request must complete within it (else 408)
 	WriteTimeout time.Duration // a response must be taken by the client within it
 	StopTimeout  time.Duration // Shutdown returns within it; default 2 s
-	Handler      Handler
-	Logf         func(format string, args ...any)
+	// Nice, when above 0, lowers the server threads' priority (PID 1 sets
+	// it so that a flood of requests does not slow the boot).
+	Nice    int
+	Handler Handler
+	Logf    func(format string, args ...any)
 
 	// uring engine
 	SQPoll     bool          // a kernel thread polls the submission queue
@@ -227,6 +230,7 @@ func (s *Server) Serve() {
 func (s *Server) thread(w *worker) {
 	defer s.wg.Done()
 	runtime.LockOSThread()
+	lowerPriority(s.cfg.Nice)
 	for !s.stopping.Load() {
 		func() {
 			defer func() {

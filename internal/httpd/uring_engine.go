@@ -166,6 +166,7 @@ func (s *uringServer) Serve() {
 	go func() {
 		defer close(s.done)
 		runtime.LockOSThread()
+		lowerPriority(s.cfg.Nice)
 		for !s.stopping.Load() {
 			func() {
 				defer func() {
