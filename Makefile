@@ -56,6 +56,10 @@ test: deps vet payload
 size: payload
 	@scripts/size $(BOARD) $(DIAG) $(OUT)
 
+# The diagnostics server's engines against net/http and nginx (wrk, loopback).
+bench-httpd: deps
+	scripts/bench-httpd
+
 # Every fuzz target for FUZZTIME each (default 60s).
 fuzz:
 	scripts/fuzz

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/romboot/romboot/internal/diag"
 	"github.com/romboot/romboot/internal/httpd"
@@ -26,17 +27,28 @@ func newState() bootState { return &diag.State{} }
 // startDiag starts the diagnostics server on addr, once. The boot goes on
 // while it serves; the page shows the state live. No socket is opened
 // unless this is called (romboot.diag= or `d` in the recovery menu).
+// romboot.diag_token= makes every page but /healthz ask for that token;
+// romboot.diag_hosts=a,b names the host names the server answers to
+// besides its IP addresses (against DNS rebinding). The server's limits
+// (connections, memory, timeouts) are httpd's defaults, sized so that it
+// never takes the descriptors or the memory the boot needs.
 func (b *booter) startDiag(addr string) error {
 	if b.diagSrv != nil {
 		return nil
 	}
 	st, _ := b.state.(*diag.State)
+	access := httpd.Access{Token: cmdlineValue("romboot.diag_token"), Open: []string{"/healthz"}}
+	if h := cmdlineValue("romboot.diag_hosts"); h != "" {
+		access.Hosts = strings.Split(h, ",")
+	}
 	s, err := httpd.New(httpd.Config{
-		Engine:  cmdlineValue("romboot.diag_engine"), // pool (default) or uring
-		Addr:    addr,
-		Workers: 2,
-		Handler: diag.Handler(diag.Sources{Version: version, Log: b.log, State: st, Root: "/"}),
-		Logf:    b.log.Printf,
+		Engine:      cmdlineValue("romboot.diag_engine"), // pool (default) or uring
+		Addr:        addr,
+		Workers:     2,
+		StopTimeout: time.Second,
+		Nice:        10, // the boot comes first
+		Handler:     httpd.Protect(diag.Handler(diag.Sources{Version: version, Log: b.log, State: st, Root: "/"}), access),
+		Logf:        b.log.Printf,
 	})
 	if err != nil {
 		return fmt.Errorf("diagnostics server on %s: %w", addr, err)
@@ -44,6 +56,9 @@ func (b *booter) startDiag(addr string) error {
 	s.Serve()
 	b.diagSrv = s
 	b.log.Printf("diagnostics (%s engine): %s", s.Name(), b.diagURL())
+	if access.Token != "" {
+		b.log.Printf("diagnostics: a token is required (romboot.diag_token=): curl -H 'Authorization: Bearer TOKEN' or ?token=TOKEN")
+	}
 	return nil
 }
 
@@ -56,7 +71,8 @@ func (b *booter) diagURL() string {
 	return fmt.Sprintf("http://%s/ (this machine's addresses: %s)", s.Addr(), addresses())
 }
 
-// stopDiag closes the server's sockets before the kexec.
+// stopDiag closes the server's sockets before the kexec, within a second
+// even if a page is still being collected.
 func (b *booter) stopDiag() {
 	if s, ok := b.diagSrv.(httpd.Engine); ok {
 		s.Shutdown()

@@ -2,7 +2,7 @@
 // on, with the same engine the payload uses, and /hello (a fixed 13-byte
 // body) for benchmarks.
 //
-//	httpd -listen 127.0.0.1:8080 -engine pool -workers 4
+//	httpd -listen 127.0.0.1:8080 -engine pool [-workers 2] [-hosts a.lan] [-token-env VAR]
 //	httpd -listen 127.0.0.1:8080 -engine uring [-sqpoll -sqpoll-idle 50ms -sqpoll-cpu 1]
 package main
 
@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -34,22 +35,35 @@ func run(args []string, stderr io.Writer, stop <-chan struct{}) error {
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "address:port to listen on")
 	engine := fs.String("engine", "pool", "server engine: pool or uring (falls back to pool where io_uring is unavailable)")
-	workers := fs.Int("workers", 4, "worker threads (pool)")
+	workers := fs.Int("workers", 0, "event-loop threads (pool; 0: one per CPU, at most 4)")
 	sqpoll := fs.Bool("sqpoll", false, "uring: a kernel thread polls the submission queue")
 	sqpollIdle := fs.Duration("sqpoll-idle", 50*time.Millisecond, "uring: how long the SQPOLL thread spins before sleeping")
 	sqpollCPU := fs.Int("sqpoll-cpu", -1, "uring: CPU to pin the SQPOLL thread to (-1: none)")
+	maxConns := fs.Int("max-conns", 0, "connection cap (0: the default, 512, lowered by RLIMIT_NOFILE)")
+	hosts := fs.String("hosts", "", "comma-separated host names to answer to besides IP addresses and localhost")
+	tokenEnv := fs.String("token-env", "", "name of an environment variable holding the access token (every page but /healthz asks for it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	logf := func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) }
+	access := httpd.Access{Open: []string{"/healthz"}}
+	if *tokenEnv != "" {
+		if access.Token = os.Getenv(*tokenEnv); access.Token == "" {
+			return fmt.Errorf("-token-env %s: the variable is empty", *tokenEnv)
+		}
+	}
+	if *hosts != "" {
+		access.Hosts = strings.Split(*hosts, ",")
+	}
 	s, err := httpd.New(httpd.Config{
 		Engine:     *engine,
 		Addr:       *listen,
 		Workers:    *workers,
+		MaxConns:   *maxConns,
 		SQPoll:     *sqpoll,
 		SQPollIdle: *sqpollIdle,
 		SQPollCPU:  *sqpollCPU,
-		Handler:    diag.Handler(diag.Sources{Version: version, Root: "/"}),
+		Handler:    httpd.Protect(diag.Handler(diag.Sources{Version: version, Root: "/"}), access),
 		Logf:       logf,
 	})
 	if err != nil {

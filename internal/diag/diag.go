@@ -2,8 +2,10 @@
 // and timeline, disks and LUKS headers, mounts, memory, CPUs, PCI devices,
 // network, kernel log) and serves it over HTTP as a page readable in curl
 // and w3m (no JavaScript), as JSON, and as plain text. It never shows a
-// secret: command-line values that look like keys are redacted and LUKS
-// headers are summarised without key material.
+// secret: values that look like keys are redacted wherever a command line
+// can appear (the command line itself, the kernel log's "Kernel command
+// line:", the boot log's edited command line) and LUKS headers are
+// summarised without key material.
 package diag
 
 import (
@@ -146,13 +148,13 @@ type NetIf struct {
 
 // Collect gathers the facts now. Each part that fails is left empty.
 func Collect(src Sources) Facts {
-	f := Facts{Version: src.Version, State: src.State.Get(), CollectedAt: time.Now().UTC().Format(time.RFC3339)}
+	f := Facts{Version: src.Version, State: Redact(src.State.Get()), CollectedAt: time.Now().UTC().Format(time.RFC3339)}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
 		f.Kernel = unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Release[:]) + " " + unix.ByteSliceToString(u.Version[:])
 	}
 	if b, err := os.ReadFile(src.path("proc/cmdline")); err == nil {
-		f.Cmdline = cmdline.Parse(string(b)).Redacted()
+		f.Cmdline = Redact(cmdline.Parse(string(b)).Redacted())
 	}
 	if b, err := os.ReadFile(src.path("proc/uptime")); err == nil {
 		if fs := strings.Fields(string(b)); len(fs) > 0 {
@@ -377,9 +379,13 @@ func ipv6Addrs(src Sources) map[string][]string {
 	return out
 }
 
-// KernelLog returns the last n lines of the kernel's log buffer.
+// KernelLog returns the last n lines of the kernel's log buffer, redacted.
 func KernelLog(n int) []string {
-	buf := make([]byte, 512<<10)
+	size, err := unix.Klogctl(unix.SYSLOG_ACTION_SIZE_BUFFER, nil)
+	if err != nil || size <= 0 || size > 16<<20 {
+		size = 512 << 10
+	}
+	buf := make([]byte, size)
 	k, err := unix.Klogctl(unix.SYSLOG_ACTION_READ_ALL, buf)
 	if err != nil || k <= 0 {
 		return []string{}
@@ -392,9 +398,10 @@ func KernelLog(n int) []string {
 		// Drop the "<6>" priority prefix syslog(2) keeps.
 		if len(l) > 3 && l[0] == '<' {
 			if j := strings.IndexByte(l, '>'); j > 0 && j < 5 {
-				lines[i] = l[j+1:]
+				l = l[j+1:]
 			}
 		}
+		lines[i] = Redact(l)
 	}
 	return lines
 }

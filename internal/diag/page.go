@@ -5,32 +5,62 @@ import (
 	"fmt"
 	"html"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/romboot/romboot/internal/httpd"
 )
 
 // Handler serves the diagnostics: / (HTML), /diag.json, /dmesg, /log,
-// /healthz and /hello (a fixed 13-byte body for benchmarks).
+// /healthz and /hello (a fixed 13-byte body for benchmarks). The facts and
+// the kernel log are collected at most once a second, however many clients
+// ask: a flood of page requests costs copies, not the boot's CPU.
 func Handler(src Sources) httpd.Handler {
+	var mu sync.Mutex
+	var cached Facts
+	var at time.Time
+	facts := func() Facts {
+		mu.Lock()
+		defer mu.Unlock()
+		if at.IsZero() || time.Since(at) >= time.Second {
+			cached, at = Collect(src), time.Now()
+		}
+		return cached
+	}
+	var dmesg []byte
+	var dmesgAt time.Time
+	kernelLog := func(b []byte) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		if dmesgAt.IsZero() || time.Since(dmesgAt) >= time.Second {
+			dmesg = append([]byte(strings.Join(KernelLog(1<<20), "\n")), '\n')
+			dmesgAt = time.Now()
+		}
+		return append(b, dmesg...)
+	}
 	return httpd.HandlerFunc(func(req *httpd.Request, resp *httpd.Response) {
 		switch string(req.Path) {
 		case "/":
 			resp.ContentType = "text/html; charset=utf-8"
-			resp.Body = AppendHTML(resp.Body, Collect(src))
+			// A token given in the URL goes on to the links.
+			q := ""
+			if t := httpd.RequestToken(req); t != nil && req.Authorization == nil {
+				q = "?token=" + queryEscape(t)
+			}
+			resp.Body = appendHTML(resp.Body, facts(), q)
 		case "/diag.json":
 			resp.ContentType = "application/json"
-			b, err := json.MarshalIndent(Collect(src), "", "  ")
+			b, err := json.MarshalIndent(facts(), "", "  ")
 			if err != nil {
 				resp.Status = 500
 			}
 			resp.Body = append(append(resp.Body, b...), '\n')
 		case "/dmesg":
-			resp.Body = append(resp.Body, strings.Join(KernelLog(1<<20), "\n")...)
-			resp.Body = append(resp.Body, '\n')
+			resp.Body = kernelLog(resp.Body)
 		case "/log":
 			if src.Log != nil {
 				for _, l := range src.Log.Lines() {
-					resp.Body = append(append(resp.Body, l...), '\n')
+					resp.Body = append(append(resp.Body, Redact(l)...), '\n')
 				}
 			}
 		case "/healthz":
@@ -46,7 +76,10 @@ func Handler(src Sources) httpd.Handler {
 
 // AppendHTML renders the facts as one page: plain HTML, tables, an inline
 // SVG bar chart of the timeline, no JavaScript.
-func AppendHTML(b []byte, f Facts) []byte {
+func AppendHTML(b []byte, f Facts) []byte { return appendHTML(b, f, "") }
+
+// appendHTML renders the page with q (a query string) on its links.
+func appendHTML(b []byte, f Facts, q string) []byte {
 	w := &htmlWriter{b: b}
 	w.raw(`<!DOCTYPE html><html><head><meta charset="utf-8"><title>romboot diagnostics</title>` +
 		`<style>body{font-family:monospace;margin:1em}table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 6px;text-align:left}</style></head><body>`)
@@ -113,7 +146,13 @@ func AppendHTML(b []byte, f Facts) []byte {
 		w.text(l)
 		w.raw("\n")
 	}
-	w.raw("</pre>\n<p>Also: <a href=\"/diag.json\">/diag.json</a> <a href=\"/dmesg\">/dmesg</a> <a href=\"/log\">/log</a></p></body></html>\n")
+	w.raw("</pre>\n<p>Also:")
+	for _, l := range []string{"/diag.json", "/dmesg", "/log"} {
+		w.raw(` <a href="`)
+		w.text(l + q)
+		w.raw(`">` + l + `</a>`)
+	}
+	w.raw("</p></body></html>\n")
 	return w.b
 }
 
@@ -161,4 +200,18 @@ func (w *htmlWriter) timelineSVG(stages []Stage) {
 	}
 	w.raw(fmt.Sprintf(`<text x="%.0f" y="%.0f" font-size="11">0 s</text><text x="%.0f" y="%.0f" font-size="11">%.2f s</text></svg>`+"\n",
 		labelW, h-6, labelW+width-30, h-6, end/1000))
+}
+
+// queryEscape percent-encodes all but unreserved URL characters.
+func queryEscape(b []byte) string {
+	const hex = "0123456789ABCDEF"
+	var out []byte
+	for _, c := range b {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			out = append(out, c)
+		} else {
+			out = append(out, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	return string(out)
 }

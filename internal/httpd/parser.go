@@ -84,7 +84,9 @@ type Request struct {
 	KeepAlive bool  // after Connection and the version's default
 	BodyLen   int64 // Content-Length
 	Host      []byte
-	size      int // bytes of request line + headers (+ body) consumed
+	// Authorization is the Authorization header's value, nil when absent.
+	Authorization []byte
+	size          int // bytes of request line + headers (+ body) consumed
 }
 
 // Parse errors, each answered with its status.
@@ -237,7 +239,12 @@ func parseHeaders(b []byte, r *Request) error {
 		case equalFold(name, "transfer-encoding"):
 			return errNotImpl
 		case equalFold(name, "host"):
+			if r.Host != nil {
+				return errBadRequest // two Host headers (RFC 9112 3.2)
+			}
 			r.Host = val
+		case equalFold(name, "authorization"):
+			r.Authorization = val
 		}
 	}
 	if r.Minor >= 1 && r.Host == nil {

@@ -89,7 +89,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("size %d of %d", r.size, len(b))
 		}
 		var resp Response
-		consumed, out, _, _ := serveBuffered(HandlerFunc(func(*Request, *Response) {}), b, nil, &resp, []byte("date"))
+		consumed, out, _, _ := serveBuffered(HandlerFunc(func(*Request, *Response) {}), b, nil, &resp, []byte("date"), 1<<30, 1<<30)
 		if consumed > len(b) || (consumed < len(b) && len(out) == 0 && consumed != 0) {
 			t.Fatalf("consumed %d of %d", consumed, len(b))
 		}

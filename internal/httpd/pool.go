@@ -12,18 +12,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Config configures a server.
+// Config configures a server. Zero values take the defaults (limits.go).
 type Config struct {
-	Engine      string // "pool" (default) or "uring"
-	Addr        string // "0.0.0.0:80", "127.0.0.1:0"
-	Workers     int    // worker threads (pool engine); default 4
-	Queue       int    // ring size; default 1024
-	Backlog     int    // listen backlog; default 1024
-	IdleTimeout time.Duration
-	ReadTimeout time.Duration // a started request must complete within it (else 408)
-	SendTimeout time.Duration
-	Handler     Handler
-	Logf        func(format string, args ...any)
+	Engine       string // "pool" (default) or "uring"
+	Addr         string // "0.0.0.0:80", "127.0.0.1:0"
+	Workers      int    // event-loop threads (pool engine); default GOMAXPROCS, at most 4
+	Backlog      int    // listen backlog; default 1024
+	MaxConns     int    // connection cap; default 512, lowered by RLIMIT_NOFILE
+	MemoryBudget int64  // bytes all connections may hold between events; default 8 MiB
+	MaxPipeline  int    // requests answered per round on one connection; default 32
+	MaxPending   int    // buffered output that stops reading a connection; default 64 KiB
+	IdleTimeout  time.Duration
+	ReadTimeout  time.Duration // a started request must complete within it (else 408)
+	WriteTimeout time.Duration // a response must be taken by the client within it
+	StopTimeout  time.Duration // Shutdown returns within it; default 2 s
+	// Nice, when above 0, lowers the server threads' priority (PID 1 sets
+	// it so that a flood of requests does not slow the boot).
+	Nice    int
+	Handler Handler
+	Logf    func(format string, args ...any)
 
 	// uring engine
 	SQPoll     bool          // a kernel thread polls the submission queue
@@ -35,13 +42,22 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.Workers <= 0 {
-		c.Workers = 4
-	}
-	if c.Queue <= 0 {
-		c.Queue = 1024
+		c.Workers = min(max(runtime.GOMAXPROCS(0), 1), 4)
 	}
 	if c.Backlog <= 0 {
 		c.Backlog = 1024
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = defaultMaxConns
+	}
+	if c.MemoryBudget <= 0 {
+		c.MemoryBudget = defaultMemory
+	}
+	if c.MaxPipeline <= 0 {
+		c.MaxPipeline = defaultMaxPipeline
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = defaultMaxPending
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 15 * time.Second
@@ -49,56 +65,108 @@ func (c *Config) defaults() {
 	if c.ReadTimeout <= 0 {
 		c.ReadTimeout = 5 * time.Second
 	}
-	if c.SendTimeout <= 0 {
-		c.SendTimeout = 5 * time.Second
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.StopTimeout <= 0 {
+		c.StopTimeout = 2 * time.Second
 	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
 	}
 }
 
-// Server is a running pool-engine server.
+// Stats are counters for tests and diagnostics.
+type Stats struct {
+	Accepted    atomic.Int64
+	Requests    atomic.Int64
+	Open        atomic.Int64 // connections open now
+	Reclaimed   atomic.Int64 // quiet connections closed for a new one at the cap
+	Refused     atomic.Int64 // new connections closed at once at the cap
+	Busy503     atomic.Int64 // answers that did not fit the memory budget
+	Timeouts408 atomic.Int64
+	TimedOut    atomic.Int64 // idle or slow-reading connections closed
+}
+
+// Server is a running pool-engine server: Workers event-loop threads, each
+// locked to its OS thread with its own epoll set. The listening socket is in
+// every set (EPOLLEXCLUSIVE: one worker wakes per new connection); the
+// worker that accepts a connection owns it to the end, reads, parses,
+// answers and writes it itself. Connections are edge-triggered and
+// registered once, so a keep-alive request costs a read, a write and a
+// share of one epoll_wait, with no hand-off between threads.
 type Server struct {
 	cfg      Config
 	lfd      int
+	wakefd   int // eventfd, written once at Shutdown to wake every worker
 	addr     netip.AddrPort
-	q        *ring
-	poll     *poller
+	workers  []*worker
+	max      int64 // connection cap, over all workers (each reclaims its own)
+	mem      budget
 	date     dateCache
 	stopping atomic.Bool
 	wg       sync.WaitGroup
-	conns    sync.Pool
 	Stats    Stats
 }
 
-// Stats are counters for tests and diagnostics.
-type Stats struct {
-	Accepted, Requests, Rejected503, Timeouts408 atomic.Int64
-}
-
-// Listen creates the listening socket.
+// Listen creates the listening socket and the workers' epoll sets.
 func Listen(cfg Config) (*Server, error) {
 	cfg.defaults()
 	ap, err := netip.ParseAddrPort(cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen address %q: %w", cfg.Addr, err)
 	}
+	limit, err := connLimit(cfg.MaxConns)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Workers = min(cfg.Workers, limit)
 	fd, err := listenTCP(ap, cfg.Backlog)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, lfd: fd, q: newRing(cfg.Queue)}
-	s.addr, err = boundAddr(fd)
-	if err != nil {
-		unix.Close(fd)
+	s := &Server{cfg: cfg, lfd: fd, wakefd: -1, max: int64(limit)}
+	s.mem.left.Store(cfg.MemoryBudget)
+	fail := func(err error) (*Server, error) {
+		s.closeFDs()
 		return nil, err
 	}
-	s.conns.New = func() any { return &conn{in: make([]byte, 0, 16<<10)} }
-	if s.poll, err = newPoller(s); err != nil {
-		unix.Close(fd)
-		return nil, err
+	if s.addr, err = boundAddr(fd); err != nil {
+		return fail(err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return fail(err)
+	}
+	if s.wakefd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return fail(fmt.Errorf("eventfd: %w", err))
+	}
+	for i := 0; i < cfg.Workers; i++ {
+		ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+		if err != nil {
+			return fail(fmt.Errorf("epoll_create1: %w", err))
+		}
+		w := &worker{s: s, epfd: ep, events: make([]unix.EpollEvent, 128)}
+		s.workers = append(s.workers, w)
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(fd)}
+		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			return fail(fmt.Errorf("epoll_ctl(listener): %w", err))
+		}
+		ev = unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(s.wakefd)}
+		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, s.wakefd, &ev); err != nil {
+			return fail(fmt.Errorf("epoll_ctl(eventfd): %w", err))
+		}
 	}
 	return s, nil
+}
+
+func (s *Server) closeFDs() {
+	for _, w := range s.workers {
+		unix.Close(w.epfd)
+	}
+	if s.wakefd >= 0 {
+		unix.Close(s.wakefd)
+	}
+	unix.Close(s.lfd)
 }
 
 func listenTCP(ap netip.AddrPort, backlog int) (int, error) {
@@ -148,223 +216,563 @@ func boundAddr(fd int) (netip.AddrPort, error) {
 // Addr is the bound address (with the real port when Addr asked for 0).
 func (s *Server) Addr() netip.AddrPort { return s.addr }
 
-// Serve starts the acceptor, the workers and the poller, and returns at
-// once; Shutdown stops them.
+// Serve starts the workers and returns at once; Shutdown stops them.
 func (s *Server) Serve() {
-	s.wg.Add(2 + s.cfg.Workers)
-	go s.thread("acceptor", s.acceptLoop)
-	go s.thread("poller", s.poll.loop)
-	for i := 0; i < s.cfg.Workers; i++ {
-		go s.thread("worker", s.workerLoop)
+	for _, w := range s.workers {
+		s.wg.Add(1)
+		go s.thread(w)
 	}
 }
 
-// thread runs fn on its own OS thread, restarting it after a panic.
-func (s *Server) thread(name string, fn func()) {
+// thread runs a worker's loop on its own OS thread, restarting it after a
+// panic (its connections stay as they were), and closes its connections
+// when the server stops.
+func (s *Server) thread(w *worker) {
 	defer s.wg.Done()
 	runtime.LockOSThread()
+	lowerPriority(s.cfg.Nice)
 	for !s.stopping.Load() {
 		func() {
 			defer func() {
 				if r := recover(); r != nil {
-					s.cfg.Logf("httpd: %s recovered from panic: %v", name, r)
+					s.cfg.Logf("httpd: worker recovered from panic: %v", r)
 				}
 			}()
-			fn()
+			w.loop()
 		}()
 	}
+	w.closeAll()
+	unix.Close(w.epfd)
 }
 
-// Shutdown stops accepting, wakes every thread, closes every connection and
-// waits for the threads to end.
+// Shutdown stops accepting, wakes every worker and waits for them to close
+// their connections, at most StopTimeout: a worker stuck in a handler is
+// left to close its own connections when it returns.
 func (s *Server) Shutdown() {
 	if s.stopping.Swap(true) {
 		return
 	}
-	unix.Shutdown(s.lfd, unix.SHUT_RDWR) // wakes the blocked accept
-	s.q.wakeAll()
-	s.wg.Wait()
-	unix.Close(s.lfd)
-	for c := s.q.pop(); c != nil; c = s.q.pop() {
-		s.closeConn(c)
+	var one = [8]byte{1}
+	unix.Write(s.wakefd, one[:])
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		unix.Close(s.wakefd)
+	case <-time.After(s.cfg.StopTimeout):
+		s.cfg.Logf("httpd: a handler is still running after %v: stopped without it", s.cfg.StopTimeout)
 	}
-	s.poll.closeAll()
+	unix.Close(s.lfd)
 }
 
-func (s *Server) acceptLoop() {
+// conn is one client connection, owned by one worker.
+type conn struct {
+	fd         int
+	in         []byte    // the unanswered part of the input (a partial request, or requests past a limit)
+	out        []byte    // output the client has not taken yet
+	charged    int       // bytes of in and out charged to the budget
+	closeAfter bool      // close once out is sent
+	closing    bool      // shut down, draining until the client closes
+	readable   bool      // input may be waiting (edge-triggered: remember it)
+	served     bool      // answered a request
+	since      time.Time // connected, or answered the last request
+	started    time.Time
+	deadline   time.Time
+	last       time.Time // last activity, for reclaiming at the cap
+	prev, next *conn     // the worker's list, least recently active first
+}
+
+// worker is one event-loop thread and the connections it owns.
+type worker struct {
+	s      *Server
+	epfd   int
+	conns  []*conn // by fd
+	head   *conn   // least recently active
+	tail   *conn
+	again  []*conn // connections with work left after a round
+	spare  []*conn // closed connections, for reuse
+	events []unix.EpollEvent
+	buf    []byte   // read buffer
+	out    []byte   // output buffer
+	resp   Response // the handler's response
+	sweep  time.Time
+}
+
+func (w *worker) loop() {
+	s := w.s
+	if w.buf == nil {
+		w.buf = make([]byte, 16<<10)
+	}
 	for !s.stopping.Load() {
+		timeout := 100
+		if len(w.again) > 0 {
+			timeout = 0
+		}
+		n, err := unix.EpollWait(w.epfd, w.events, timeout)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			s.cfg.Logf("httpd: epoll_wait: %v", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		now := time.Now()
+		for i := 0; i < n; i++ {
+			ev := &w.events[i]
+			fd := int(ev.Fd)
+			switch fd {
+			case s.lfd:
+				w.accept(now)
+				continue
+			case s.wakefd:
+				return
+			}
+			c := w.lookup(fd)
+			if c == nil {
+				continue
+			}
+			if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				c.readable = true
+			}
+			w.run(c, now)
+		}
+		if again := w.again; len(again) > 0 {
+			w.again = nil
+			for _, c := range again {
+				if c.fd >= 0 {
+					w.run(c, now)
+				}
+			}
+		}
+		if now.Sub(w.sweep) >= 100*time.Millisecond {
+			w.sweep = now
+			w.expire(now)
+		}
+	}
+}
+
+// newConn takes a connection struct from the worker's spares (closed
+// connections are kept for reuse: no allocation per connection).
+func (w *worker) newConn() *conn {
+	if n := len(w.spare); n > 0 {
+		c := w.spare[n-1]
+		w.spare = w.spare[:n-1]
+		return c
+	}
+	return new(conn)
+}
+
+func (w *worker) lookup(fd int) *conn {
+	if fd < 0 || fd >= len(w.conns) {
+		return nil
+	}
+	return w.conns[fd]
+}
+
+// accept takes the waiting connections (a bounded batch; the listener is
+// level-triggered, so the rest wake a worker again).
+func (w *worker) accept(now time.Time) {
+	s := w.s
+	for i := 0; i < 64; i++ {
 		fd, err := accept4(s.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
 			switch {
-			case errors.Is(err, unix.EINTR), errors.Is(err, unix.ECONNABORTED):
+			case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR), errors.Is(err, unix.ECONNABORTED):
 			case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE), errors.Is(err, unix.ENOBUFS), errors.Is(err, unix.ENOMEM):
+				// The process is out of descriptors or memory: give
+				// the boot a moment rather than spinning.
 				time.Sleep(10 * time.Millisecond)
 			default:
 				if !s.stopping.Load() {
 					s.cfg.Logf("httpd: accept: %v", err)
-					time.Sleep(10 * time.Millisecond)
 				}
 			}
-			continue
+			return
 		}
 		s.Stats.Accepted.Add(1)
-		c := s.newConn(fd)
-		if !s.q.push(c) {
-			s.Stats.Rejected503.Add(1)
-			s.reject(c, 503)
+		if s.Stats.Open.Load() >= s.max {
+			v := w.victim(now)
+			if v == nil {
+				s.Stats.Refused.Add(1)
+				rawClose(fd)
+				continue
+			}
+			s.Stats.Reclaimed.Add(1)
+			w.close(v)
 		}
-	}
-}
-
-func (s *Server) newConn(fd int) *conn {
-	c := s.conns.Get().(*conn)
-	c.fd, c.in, c.closing, c.partial, c.armed = fd, c.in[:0], false, false, false
-	c.started = time.Time{}
-	return c
-}
-
-// reject answers a status without reading a request and closes gracefully.
-func (s *Server) reject(c *conn, code int) {
-	errorResponse(&c.resp, code)
-	c.out = appendResponse(c.out[:0], false, &c.resp, false, s.date.get(time.Now()))
-	rawWrite(c.fd, c.out) // best effort: never block the caller
-	s.lingerClose(c)
-}
-
-func (s *Server) workerLoop() {
-	for !s.stopping.Load() {
-		c := s.q.wait(time.Second)
-		if c == nil {
+		// Registering a ready socket queues its event at once, so the
+		// request that came with the connection is read in the next round.
+		c := w.newConn()
+		*c = conn{fd: fd, last: now, since: now, deadline: now.Add(s.cfg.IdleTimeout)}
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
+		if err := rawEpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			rawClose(fd)
 			continue
 		}
-		s.serveConn(c)
+		for fd >= len(w.conns) {
+			w.conns = append(w.conns, make([]*conn, len(w.conns)+64)...)
+		}
+		w.conns[fd] = c
+		s.Stats.Open.Add(1)
+		w.pushBack(c)
 	}
 }
 
-// maxRounds bounds the requests a worker serves on one connection before
-// giving others a turn.
-const maxRounds = 64
-
-// serveConn serves what the connection has to read now; when it would
-// block, the connection goes to the poller (so the worker is free).
-func (s *Server) serveConn(c *conn) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.cfg.Logf("httpd: connection handler panic: %v", r)
-			s.closeConn(c)
+// victim picks the connection to reclaim at the cap (limits.go): among the
+// least recently active, an idle one, else a stalled one; nil when all are
+// busy.
+func (w *worker) victim(now time.Time) *conn {
+	var best *conn
+	rank, i := 0, 0
+	for c := w.head; c != nil && i < victimScan && rank < 3; c, i = c.next, i+1 {
+		r := reclaimRank(c.closing, c.served, len(c.in) > 0 || c.readable, len(c.out) > 0, now.Sub(c.since), now.Sub(c.last))
+		if r > rank && (r != 1 || len(c.in) > 0 || !unread(c.fd)) {
+			best, rank = c, r
 		}
-	}()
-	for round := 0; round < maxRounds; round++ {
-		if len(c.in) == cap(c.in) {
-			if len(c.in) >= MaxHeaderBytes+MaxBodyBytes {
-				s.reject(c, 413)
+	}
+	return best
+}
+
+func (w *worker) pushBack(c *conn) {
+	c.prev, c.next = w.tail, nil
+	if w.tail != nil {
+		w.tail.next = c
+	} else {
+		w.head = c
+	}
+	w.tail = c
+}
+
+func (w *worker) unlink(c *conn) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		w.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		w.tail = c.prev
+	}
+	c.prev, c.next = nil, nil
+}
+
+// touch records activity: the connection moves to the back of the list.
+func (w *worker) touch(c *conn, now time.Time) {
+	c.last = now
+	if w.tail != c {
+		w.unlink(c)
+		w.pushBack(c)
+	}
+}
+
+// run does what the connection allows now: send pending output, read and
+// answer up to MaxPipeline requests, or drain a closing one.
+func (w *worker) run(c *conn, now time.Time) {
+	if c.closing {
+		w.drain(c, now)
+		return
+	}
+	if len(c.out) > 0 && !w.flush(c, now) {
+		return
+	}
+	if c.closeAfter {
+		w.lingerClose(c, now)
+		return
+	}
+	w.serve(c, now)
+}
+
+// flush writes pending output; false while some is left (or the
+// connection was closed).
+func (w *worker) flush(c *conn, now time.Time) bool {
+	n, err := rawWrite(c.fd, c.out)
+	if n > 0 {
+		w.touch(c, now)
+		if n == len(c.out) {
+			w.setOut(c, nil)
+			c.deadline = now.Add(w.s.cfg.IdleTimeout)
+			return true
+		}
+		c.out = c.out[n:]
+		return false
+	}
+	if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
+		w.close(c)
+	}
+	return false
+}
+
+// setOut replaces the pending output, keeping the budget's account.
+func (w *worker) setOut(c *conn, b []byte) {
+	w.s.mem.give(c.charged - cap(c.in))
+	c.charged = cap(c.in)
+	c.out = b
+	c.charged += cap(b)
+}
+
+// serve reads and answers what the client sent.
+func (w *worker) serve(c *conn, now time.Time) {
+	s := w.s
+	for round := 0; round < 4; round++ {
+		data := c.in
+		if !c.readable && len(data) == 0 {
+			return
+		}
+		drained := !c.readable
+		if c.readable {
+			var rb []byte
+			if len(c.in) == 0 {
+				rb = w.buf
+			} else {
+				if len(c.in) == cap(c.in) && !w.growIn(c) {
+					return
+				}
+				rb = c.in[len(c.in):cap(c.in)]
+			}
+			n, err := rawRead(c.fd, rb)
+			switch {
+			case errors.Is(err, unix.EAGAIN):
+				c.readable, drained = false, true
+				n = 0
+			case errors.Is(err, unix.EINTR):
+				n = 0
+			case err != nil || n == 0:
+				w.close(c) // the client closed or reset
 				return
 			}
-			c.in = append(c.in, make([]byte, cap(c.in))...)[:len(c.in)]
+			if n > 0 {
+				w.touch(c, now)
+				if n < len(rb) {
+					// A short read took everything there was; new
+					// data raises a new edge.
+					c.readable, drained = false, true
+				}
+				if len(c.in) == 0 {
+					data = w.buf[:n]
+				} else {
+					c.in = c.in[:len(c.in)+n]
+					data = c.in
+				}
+				if c.started.IsZero() {
+					c.started = now
+				}
+			}
 		}
-		n, err := rawRead(c.fd, c.in[len(c.in):cap(c.in)])
-		switch {
-		case errors.Is(err, unix.EAGAIN):
-			s.poll.park(c)
+		if len(data) == 0 {
 			return
-		case errors.Is(err, unix.EINTR):
-			continue
-		case err != nil || n == 0:
-			s.closeConn(c) // the client closed or reset
-			return
 		}
-		c.in = c.in[:len(c.in)+n]
-		if c.started.IsZero() {
-			c.started = time.Now()
-		}
-		consumed, out, closeAfter, partial := serveBuffered(s.cfg.Handler, c.in, c.out[:0], &c.resp, s.date.get(time.Now()))
-		c.out = out
+		consumed, out, closeAfter, partial := serveBuffered(s.cfg.Handler, data, w.out[:0], &w.resp, s.date.get(now), s.cfg.MaxPipeline, s.cfg.MaxPending)
+		w.out = out
 		if consumed > 0 {
-			c.in = c.in[:copy(c.in, c.in[consumed:])]
+			c.served, c.since = true, now
 			s.Stats.Requests.Add(1)
 			c.started = time.Time{}
 			if partial {
-				c.started = time.Now()
+				c.started = now
 			}
 		}
-		c.partial = partial
+		if !w.keep(c, data[consumed:]) {
+			return
+		}
+		if len(c.in) > 0 {
+			c.deadline = c.started.Add(s.cfg.ReadTimeout)
+			if c.started.IsZero() {
+				c.deadline = now.Add(s.cfg.ReadTimeout)
+			}
+		} else {
+			c.deadline = now.Add(s.cfg.IdleTimeout)
+		}
+		c.closeAfter = closeAfter
 		if len(out) > 0 {
-			if err := s.sendAll(c.fd, out); err != nil {
-				s.closeConn(c)
+			sent, err := rawWrite(c.fd, out)
+			if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
+				w.close(c)
 				return
 			}
+			sent = max(sent, 0)
+			if sent < len(out) {
+				// The client is not taking it now: keep the rest
+				// (charged), stop reading until it is sent.
+				rest := out[sent:]
+				if !s.mem.take(len(rest)) {
+					s.Stats.Busy503.Add(1)
+					w.close(c)
+					return
+				}
+				b := append([]byte(nil), rest...)
+				c.out, c.charged = b, c.charged+len(b)
+				c.deadline = now.Add(s.cfg.WriteTimeout)
+				w.releaseScratch()
+				return
+			}
+			w.releaseScratch()
 		}
 		if closeAfter {
-			s.lingerClose(c)
+			if drained && len(c.in) == 0 {
+				// Everything the client sent is read: a plain close
+				// sends the FIN after the response, no reset.
+				w.close(c)
+				return
+			}
+			w.lingerClose(c, now)
 			return
 		}
-		if len(out) > 0 && len(c.in) == 0 {
-			// Answered everything it sent: a client waiting for the
-			// response has sent nothing more yet, so skip the read that
-			// would only say EAGAIN.
-			s.poll.park(c)
-			return
+		if drained && (partial || len(c.in) == 0) {
+			return // nothing more to answer until the client sends
 		}
 	}
-	// Let others have a turn: back through the poller.
-	s.poll.park(c)
+	// Work left (pipelined requests past the limit, unread input): give
+	// the other connections a turn first.
+	w.again = append(w.again, c)
 }
 
-// sendAll writes b, waiting for the socket with poll up to SendTimeout.
-func (s *Server) sendAll(fd int, b []byte) error {
-	deadline := time.Now().Add(s.cfg.SendTimeout)
-	for len(b) > 0 {
-		n, err := rawWrite(fd, b)
-		if n > 0 {
-			b = b[n:]
-			continue
+// keep stores the unanswered input rest (it may point into the worker's
+// read buffer) in the connection's own buffer; false when the budget
+// refused (the connection got a 503 and is closing).
+func (w *worker) keep(c *conn, rest []byte) bool {
+	if len(rest) == 0 {
+		if cap(c.in) > 0 {
+			w.s.mem.give(cap(c.in))
+			c.charged -= cap(c.in)
+			c.in = nil
 		}
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if !errors.Is(err, unix.EAGAIN) {
-			return err
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return unix.ETIMEDOUT
-		}
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
-		if _, err := unix.Poll(fds, int(left/time.Millisecond)+1); err != nil && !errors.Is(err, unix.EINTR) {
-			return err
-		}
+		return true
 	}
-	return nil
+	if len(c.in) > 0 {
+		c.in = c.in[:copy(c.in, rest)]
+		return true
+	}
+	size := max(4096, len(rest))
+	if !w.s.mem.take(size) {
+		w.busy(c)
+		return false
+	}
+	c.in = append(make([]byte, 0, size), rest...)
+	c.charged += size
+	return true
 }
 
-// lingerClose shuts down our side and lets the poller drain what the client
-// still sends until it closes (or 2 s pass), so unread data never turns the
-// close into a reset that destroys the response in flight. It never blocks.
-func (s *Server) lingerClose(c *conn) {
+// growIn doubles the input buffer, up to a request's limit and the budget.
+func (w *worker) growIn(c *conn) bool {
+	if len(c.in) >= MaxHeaderBytes+MaxBodyBytes {
+		w.reject(c, 413)
+		return false
+	}
+	add := cap(c.in)
+	if !w.s.mem.take(add) {
+		w.busy(c)
+		return false
+	}
+	b := make([]byte, len(c.in), 2*cap(c.in))
+	copy(b, c.in)
+	c.in = b
+	c.charged += add
+	return true
+}
+
+// releaseScratch lets go of the worker's buffers after a large response.
+func (w *worker) releaseScratch() {
+	if cap(w.out) > keepScratch {
+		w.out = nil
+	}
+	if cap(w.resp.Body) > keepScratch {
+		w.resp.Body = nil
+	}
+}
+
+func (w *worker) busy(c *conn) {
+	w.s.Stats.Busy503.Add(1)
+	w.reject(c, 503)
+}
+
+// reject answers a status (best effort, never blocking) and closes.
+func (w *worker) reject(c *conn, code int) {
+	var resp Response
+	errorResponse(&resp, code)
+	out := appendResponse(nil, false, &resp, false, w.s.date.get(time.Now()))
+	rawWrite(c.fd, out)
+	w.lingerClose(c, time.Now())
+}
+
+// lingerClose shuts down our side and drains what the client still sends
+// until it closes (or lingerTimeout passes), so unread data never turns the
+// close into a reset that destroys the response in flight.
+func (w *worker) lingerClose(c *conn, now time.Time) {
 	rawShutdown(c.fd, unix.SHUT_WR)
 	c.closing = true
-	c.deadline = time.Now().Add(lingerTimeout)
-	s.poll.park(c)
+	c.deadline = now.Add(lingerTimeout)
+	w.dropBuffers(c)
+	w.drain(c, now)
 }
 
-func (s *Server) closeConn(c *conn) {
-	rawClose(c.fd)
+const (
+	lingerTimeout = 2 * time.Second
+	drainLimit    = 64 << 10 // bytes read from a closing connection before giving up on it
+)
+
+func (w *worker) drain(c *conn, now time.Time) {
+	var buf [512]byte
+	for i := 0; i < drainLimit/len(buf); i++ {
+		n, err := rawRead(c.fd, buf[:])
+		if n > 0 {
+			continue
+		}
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+			return
+		}
+		w.close(c)
+		return
+	}
+	// A client pouring data into a closing connection: enough.
+	w.close(c)
+}
+
+func (w *worker) dropBuffers(c *conn) {
+	w.s.mem.give(c.charged)
+	c.charged, c.in, c.out = 0, nil, nil
+}
+
+func (w *worker) close(c *conn) {
+	if c.fd < 0 {
+		return
+	}
+	w.dropBuffers(c)
+	w.unlink(c)
+	w.conns[c.fd] = nil
+	rawClose(c.fd) // also removes it from the epoll set
 	c.fd = -1
-	if cap(c.in) <= 64<<10 {
-		s.conns.Put(c)
+	if len(w.spare) < 64 {
+		w.spare = append(w.spare, c)
+	}
+	w.s.Stats.Open.Add(-1)
+}
+
+// expire ends connections past their deadline: a request started but not
+// finished gets 408; an idle, lingering or not-reading one is closed.
+func (w *worker) expire(now time.Time) {
+	for c := w.head; c != nil; {
+		next := c.next
+		if now.After(c.deadline) {
+			switch {
+			case c.closing:
+				w.close(c)
+			case len(c.out) > 0:
+				w.s.Stats.TimedOut.Add(1)
+				w.close(c)
+			case len(c.in) > 0:
+				w.s.Stats.Timeouts408.Add(1)
+				w.reject(c, 408)
+			default:
+				w.s.Stats.TimedOut.Add(1)
+				w.close(c)
+			}
+		}
+		c = next
 	}
 }
 
-// conn is one client connection's state; it moves between the ring, a
-// worker and the poller, owned by one of them at a time.
-type conn struct {
-	fd       int
-	in       []byte
-	out      []byte
-	resp     Response
-	closing  bool // shut down, draining
-	partial  bool // part of a request is buffered
-	started  time.Time
-	deadline time.Time
-	armed    bool // registered with epoll
+func (w *worker) closeAll() {
+	for w.head != nil {
+		w.close(w.head)
+	}
+	w.again = nil
 }

@@ -10,11 +10,13 @@ import (
 var statusText = map[int]string{
 	200: "OK",
 	400: "Bad Request",
+	401: "Unauthorized",
 	404: "Not Found",
 	405: "Method Not Allowed",
 	408: "Request Timeout",
 	413: "Content Too Large",
 	414: "URI Too Long",
+	421: "Misdirected Request",
 	431: "Request Header Fields Too Large",
 	500: "Internal Server Error",
 	501: "Not Implemented",
@@ -27,12 +29,13 @@ var statusText = map[int]string{
 type Response struct {
 	Status      int
 	ContentType string
+	Header      []byte // more header lines, each ending in "\r\n"
 	Body        []byte
 }
 
 // Reset prepares the response for the next request.
 func (r *Response) Reset() {
-	r.Status, r.ContentType, r.Body = 200, "text/plain; charset=utf-8", r.Body[:0]
+	r.Status, r.ContentType, r.Header, r.Body = 200, "text/plain; charset=utf-8", r.Header[:0], r.Body[:0]
 }
 
 // Handler serves one request. It must not keep req or resp.
@@ -79,6 +82,10 @@ func appendResponse(dst []byte, head bool, resp *Response, keepAlive bool, date 
 	dst = append(dst, resp.ContentType...)
 	dst = append(dst, "\r\nContent-Length: "...)
 	dst = strconv.AppendInt(dst, int64(len(resp.Body)), 10)
+	if len(resp.Header) > 0 {
+		dst = append(dst, "\r\n"...)
+		dst = append(dst, resp.Header[:len(resp.Header)-2]...)
+	}
 	if keepAlive {
 		dst = append(dst, "\r\nConnection: keep-alive\r\n\r\n"...)
 	} else {
@@ -100,13 +107,15 @@ func errorResponse(resp *Response, code int) {
 	resp.Body = append(resp.Body, '\n')
 }
 
-// serveBuffered answers every complete request at the start of in (HTTP
-// pipelining: several in one read, answered in order) into out. It returns
-// how many input bytes it consumed, the output, whether to close after
-// sending, and whether a partial request remains.
-func serveBuffered(h Handler, in []byte, out []byte, resp *Response, date []byte) (consumed int, o []byte, closeAfter bool, partial bool) {
+// serveBuffered answers the complete requests at the start of in (HTTP
+// pipelining: several in one read, answered in order) into out, at most
+// maxReqs of them and none more once out holds maxOut bytes. It returns how
+// many input bytes it consumed, the output, whether to close after sending,
+// and whether a partial request remains (false when it stopped at a limit
+// with complete requests left: consumed < len(in)).
+func serveBuffered(h Handler, in []byte, out []byte, resp *Response, date []byte, maxReqs, maxOut int) (consumed int, o []byte, closeAfter bool, partial bool) {
 	var req Request
-	for consumed < len(in) {
+	for n := 0; consumed < len(in) && n < maxReqs && len(out) < maxOut; n++ {
 		err := Parse(in[consumed:], &req)
 		if err == errIncomplete {
 			return consumed, out, false, true

@@ -14,19 +14,21 @@ import (
 	"github.com/romboot/romboot/internal/uring"
 )
 
-// The uring engine: one thread, one io_uring. Accept is multishot where the
-// kernel has it, receives land in provided buffers, responses go out with
+// The uring engine: one thread, one io_uring. A few single accepts stay
+// armed (never multishot: see listenUring), receives land in provided
+// buffers, responses go out with
 // SEND, and closes are SHUTDOWN + a draining RECV + CLOSE, all batched:
 // every io_uring_enter submits what the last batch of completions produced
 // and waits for the next. Idle and request timeouts are linked timeouts on
-// the RECV.
+// the RECV; a tick sweeps clients that do not take their output and
+// shuts them down. The limits of limits.go apply as in the pool engine.
 
 const (
 	uringEntries  = 1024
 	uringBufSize  = 4096
-	uringBufCount = 1024
+	uringBufCount = 512 // 2 MiB of receive buffers, shared by all connections
 	uringBufGroup = 1
-	uringMaxConns = 1 << 16
+	uringAccepts  = 4 // accepts kept armed
 )
 
 // Operation tags in user_data: op (8 bits) | conn id (24) | generation (32).
@@ -45,14 +47,21 @@ type uconn struct {
 	id, gen    uint32
 	fd         int
 	in, out    []byte
+	charged    int // bytes of in and out charged to the budget
 	sent       int
-	resp       Response
+	drained    int // bytes read and dropped while closing
 	inflight   int
+	sending    bool
+	served     bool      // answered a request
+	since      time.Time // connected, or answered the last request
 	closeAfter bool
 	closing    bool // shut down, draining
 	closed     bool
+	reclaimed  bool // shut down to make room at the cap
 	started    time.Time
 	deadline   time.Time
+	last       time.Time     // last activity, for reclaiming at the cap
+	prev, next *uconn        // least recently active first
 	ts         unix.Timespec // the linked timeout's duration (read at submit)
 }
 
@@ -68,6 +77,14 @@ type uringServer struct {
 	conns     []*uconn
 	free      []uint32
 	nconns    int
+	max       int // connections kept; more reclaim older ones
+	hard      int // connections open, reclaimed ones included
+	accepts   []int
+	head      *uconn
+	tail      *uconn
+	mem       budget
+	resp      Response
+	out       []byte // the handler's output, copied to the connection
 	bufs      []byte
 	giveBack  []uint16
 	multishot bool
@@ -81,6 +98,10 @@ func listenUring(cfg Config) (*uringServer, error) {
 		if err := cfg.ringSetup(uringEntries); err != nil {
 			return nil, err
 		}
+	}
+	limit, err := connLimit(cfg.MaxConns)
+	if err != nil {
+		return nil, err
 	}
 	p := uring.Params{Flags: uring.SetupCQSize | uring.SetupClamp, CQEntries: 8 * uringEntries}
 	if cfg.SQPoll {
@@ -116,11 +137,15 @@ func listenUring(cfg Config) (*uringServer, error) {
 		ring.Close()
 		return nil, err
 	}
-	s := &uringServer{cfg: cfg, lfd: fd, ring: ring, done: make(chan struct{}),
+	s := &uringServer{cfg: cfg, lfd: fd, ring: ring, done: make(chan struct{}), max: max(limit-limit/4, 1), hard: limit,
 		bufs: make([]byte, uringBufSize*uringBufCount),
 		// Multishot accept came with 5.19; an older kernel answers the
 		// first one with EINVAL and gets single accepts re-armed.
-		multishot: true}
+		// Single accepts, a few at a time: a multishot accept would
+		// take every connection of a flood into the completion queue,
+		// a descriptor each, before the cap could say no.
+		multishot: false}
+	s.mem.left.Store(cfg.MemoryBudget)
 	if s.addr, err = boundAddr(fd); err != nil {
 		s.closeAll()
 		return nil, err
@@ -141,6 +166,7 @@ func (s *uringServer) Serve() {
 	go func() {
 		defer close(s.done)
 		runtime.LockOSThread()
+		lowerPriority(s.cfg.Nice)
 		for !s.stopping.Load() {
 			func() {
 				defer func() {
@@ -155,15 +181,25 @@ func (s *uringServer) Serve() {
 	}()
 }
 
+// Shutdown stops the loop, which closes every connection; it returns
+// within StopTimeout even if a handler hangs (the loop closes them when
+// the handler returns).
 func (s *uringServer) Shutdown() {
 	if s.stopping.Swap(true) {
 		return
 	}
 	unix.Shutdown(s.lfd, unix.SHUT_RDWR)
-	<-s.done
+	select {
+	case <-s.done:
+	case <-time.After(s.cfg.StopTimeout):
+		s.cfg.Logf("httpd: a handler is still running after %v: stopped without it", s.cfg.StopTimeout)
+	}
 }
 
 func (s *uringServer) closeAll() {
+	for _, fd := range s.accepts {
+		rawClose(fd)
+	}
 	for _, c := range s.conns {
 		if c != nil && !c.closed {
 			rawClose(c.fd)
@@ -207,7 +243,9 @@ func (s *uringServer) loop() {
 	if s.conns == nil {
 		s.conns = []*uconn{}
 		s.provide(0, uringBufCount)
-		s.armAccept()
+		for i := 0; i < uringAccepts; i++ {
+			s.armAccept()
+		}
 		s.armTick()
 	}
 	for !s.stopping.Load() {
@@ -220,6 +258,10 @@ func (s *uringServer) loop() {
 			s.complete(c)
 		}
 		s.ring.Advance(uint32(len(s.cqes)))
+		for _, fd := range s.accepts {
+			s.admit(fd)
+		}
+		s.accepts = s.accepts[:0]
 		for _, bid := range s.giveBack {
 			s.provide(bid, 1)
 		}
@@ -257,14 +299,98 @@ func (s *uringServer) newConn(fd int) *uconn {
 	if n := len(s.free); n > 0 {
 		c = s.conns[s.free[n-1]]
 		s.free = s.free[:n-1]
-		*c = uconn{id: c.id, gen: c.gen + 1, in: c.in[:0], out: c.out[:0], resp: Response{Body: c.resp.Body[:0]}}
+		*c = uconn{id: c.id, gen: c.gen + 1}
 	} else {
 		c = &uconn{id: uint32(len(s.conns)), gen: 1}
 		s.conns = append(s.conns, c)
 	}
 	c.fd = fd
+	c.last = time.Now()
+	c.since = c.last
 	s.nconns++
+	s.stats.Open.Add(1)
+	s.pushBack(c)
 	return c
+}
+
+func (s *uringServer) pushBack(c *uconn) {
+	c.prev, c.next = s.tail, nil
+	if s.tail != nil {
+		s.tail.next = c
+	} else {
+		s.head = c
+	}
+	s.tail = c
+}
+
+func (s *uringServer) unlink(c *uconn) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else if s.head == c {
+		s.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else if s.tail == c {
+		s.tail = c.prev
+	}
+	c.prev, c.next = nil, nil
+}
+
+func (s *uringServer) touch(c *uconn) {
+	c.last = time.Now()
+	if s.tail != c && !c.closed && !c.reclaimed {
+		s.unlink(c)
+		s.pushBack(c)
+	}
+}
+
+// victim picks the connection to reclaim at the cap, as the pool engine
+// does: among the least recently active, an idle one, else a stalled one.
+func (s *uringServer) victim(now time.Time) *uconn {
+	var best *uconn
+	rank, i := 0, 0
+	for c := s.head; c != nil && i < victimScan && rank < 3; c, i = c.next, i+1 {
+		r := reclaimRank(c.closing, c.served, len(c.in) > 0, c.sending, now.Sub(c.since), now.Sub(c.last))
+		if r > rank && (r != 1 || len(c.in) > 0 || !unread(c.fd)) {
+			best, rank = c, r
+		}
+	}
+	return best
+}
+
+// kill ends a connection from outside its operations: shutting the socket
+// down completes its pending RECV or SEND, whose completion closes it.
+func (s *uringServer) kill(c *uconn) {
+	c.reclaimed = true
+	s.unlink(c)
+	rawShutdown(c.fd, unix.SHUT_RDWR)
+}
+
+// account charges the connection's buffers to the budget; false (and
+// nothing charged) when they do not fit.
+func (s *uringServer) account(c *uconn) bool {
+	n := cap(c.in) + cap(c.out)
+	if n > c.charged && !s.mem.take(n-c.charged) {
+		return false
+	}
+	s.mem.give(c.charged - n)
+	c.charged = n
+	return true
+}
+
+// trim releases buffers larger than an idle connection needs.
+func (s *uringServer) trim(c *uconn) {
+	if len(c.in) == 0 && cap(c.in) > 4096 {
+		c.in = nil
+	}
+	if !c.sending && cap(c.out) > 4096 {
+		c.out = nil
+	}
+	if cap(s.resp.Body) > keepScratch {
+		s.resp.Body = nil
+	}
+	s.account(c)
 }
 
 // armRecv waits for data with a linked timeout: the idle timeout between
@@ -282,6 +408,7 @@ func (s *uringServer) armRecv(c *uconn) {
 	default:
 		d = s.cfg.IdleTimeout
 	}
+	c.deadline = time.Now().Add(d)
 	c.ts = unix.NsecToTimespec(int64(max(d, time.Millisecond)))
 	s.reserve(2)
 	e := s.sqe()
@@ -301,6 +428,10 @@ func (s *uringServer) armSend(c *uconn) {
 	e.OpFlags = unix.MSG_NOSIGNAL
 	e.UserData = tag(uopSend, c.id, c.gen)
 	c.inflight++
+	if !c.sending {
+		c.sending = true
+		c.deadline = time.Now().Add(s.cfg.WriteTimeout)
+	}
 }
 
 // lingerClose shuts our side down and drains until the client closes (or
@@ -324,6 +455,11 @@ func (s *uringServer) close(c *uconn) {
 		return
 	}
 	c.closed = true
+	if !c.reclaimed {
+		s.unlink(c)
+	}
+	c.in, c.out = nil, nil
+	s.account(c)
 	e := s.sqe()
 	e.Opcode, e.Fd = uring.OpClose, int32(c.fd)
 	e.UserData = tag(uopClose, c.id, c.gen)
@@ -334,6 +470,7 @@ func (s *uringServer) release(c *uconn) {
 	if c.closed && c.inflight == 0 {
 		s.free = append(s.free, c.id)
 		s.nconns--
+		s.stats.Open.Add(-1)
 		c.gen++ // late completions can no longer match
 	}
 }
@@ -346,6 +483,7 @@ func (s *uringServer) complete(cqe uring.CQE) {
 		return
 	case uopTick:
 		if !s.stopping.Load() {
+			s.expire(time.Now())
 			s.armTick()
 		}
 		return
@@ -388,18 +526,52 @@ func (s *uringServer) accepted(cqe uring.CQE) {
 		return
 	}
 	s.stats.Accepted.Add(1)
-	c := s.newConn(int(cqe.Res))
-	if s.nconns > uringMaxConns {
-		s.stats.Rejected503.Add(1)
-		s.respondError(c, 503)
-		return
+	// Admitted after the whole batch: a connection that looks silent may
+	// have its request in a completion of this batch.
+	s.accepts = append(s.accepts, int(cqe.Res))
+}
+
+// admit takes a new connection in, reclaiming an older one at the cap.
+func (s *uringServer) admit(fd int) {
+	if s.nconns >= s.max {
+		// Reclaimed connections hold their descriptor until their
+		// close completes (a later batch): reclaiming starts at three
+		// quarters of the cap and the cap itself is never passed.
+		var v *uconn
+		if s.nconns < s.hard {
+			v = s.victim(time.Now())
+		}
+		if v == nil {
+			s.stats.Refused.Add(1)
+			rawClose(fd)
+			return
+		}
+		s.stats.Reclaimed.Add(1)
+		s.kill(v)
 	}
+	c := s.newConn(fd)
 	s.armRecv(c)
 }
 
+// expire shuts down connections whose client has not taken its output
+// within WriteTimeout (receives have their own linked timeouts).
+func (s *uringServer) expire(now time.Time) {
+	for c := s.head; c != nil; {
+		next := c.next
+		if c.sending && now.After(c.deadline) {
+			s.stats.TimedOut.Add(1)
+			s.kill(c)
+		}
+		c = next
+	}
+}
+
 func (s *uringServer) respondError(c *uconn, code int) {
-	errorResponse(&c.resp, code)
-	c.out = appendResponse(c.out[:0], false, &c.resp, false, s.date.get(time.Now()))
+	var resp Response
+	errorResponse(&resp, code)
+	c.in = nil
+	c.out = appendResponse(c.out[:0], false, &resp, false, s.date.get(time.Now()))
+	s.account(c) // a few bytes: over budget for a moment at worst
 	c.sent, c.closeAfter = 0, true
 	s.armSend(c)
 }
@@ -409,6 +581,7 @@ func (s *uringServer) received(c *uconn, cqe uring.CQE) {
 		bid := uint16(cqe.Flags >> uring.CQEBufferShift)
 		if cqe.Res > 0 && !c.closing {
 			c.in = append(c.in, s.bufs[int(bid)*uringBufSize:int(bid)*uringBufSize+int(cqe.Res)]...)
+			s.touch(c)
 		}
 		s.giveBack = append(s.giveBack, bid)
 	}
@@ -418,7 +591,7 @@ func (s *uringServer) received(c *uconn, cqe uring.CQE) {
 		return
 	case cqe.Res == -int32(unix.ECANCELED):
 		// The linked timeout fired.
-		if !c.closing && len(c.in) > 0 {
+		if !c.closing && len(c.in) > 0 && !c.reclaimed {
 			s.stats.Timeouts408.Add(1)
 			s.respondError(c, 408)
 			return
@@ -430,29 +603,96 @@ func (s *uringServer) received(c *uconn, cqe uring.CQE) {
 		return
 	}
 	if c.closing {
-		s.armRecv(c) // keep draining
+		// Keep draining, but not for a client that pours data into a
+		// closing connection.
+		if c.drained += int(cqe.Res); c.drained > drainLimit {
+			s.close(c)
+			return
+		}
+		s.armRecv(c)
 		return
 	}
 	if len(c.in) >= MaxHeaderBytes+MaxBodyBytes {
-		c.in = c.in[:0]
 		s.respondError(c, 413)
 		return
 	}
-	consumed, out, closeAfter, partial := serveBuffered(s.cfg.Handler, c.in, c.out[:0], &c.resp, s.date.get(time.Now()))
+	s.process(c)
+}
+
+// serve answers the complete requests buffered into the server's output
+// buffer.
+func (s *uringServer) serve(c *uconn) (out []byte, closeAfter, partial bool) {
+	consumed, out, closeAfter, partial := serveBuffered(s.cfg.Handler, c.in, s.out[:0], &s.resp, s.date.get(time.Now()), s.cfg.MaxPipeline, s.cfg.MaxPending)
+	s.out = out
 	if consumed > 0 {
+		c.served, c.since = true, time.Now()
 		c.in = c.in[:copy(c.in, c.in[consumed:])]
 		s.stats.Requests.Add(1)
 		c.started = time.Time{}
 	}
+	return out, closeAfter, partial
+}
+
+// process answers the complete requests buffered (up to the pipelining
+// limits) and sends the answers, or waits for more input.
+func (s *uringServer) process(c *uconn) {
+	for s.processOnce(c) {
+	}
+}
+
+// processOnce is one round of process; true when every answer went out at
+// once and pipelined requests are left to answer.
+func (s *uringServer) processOnce(c *uconn) bool {
+	if !s.account(c) {
+		s.stats.Busy503.Add(1)
+		s.respondError(c, 503)
+		return false
+	}
+	out, closeAfter, partial := s.serve(c)
 	if partial && c.started.IsZero() {
 		c.started = time.Now()
 	}
-	c.out, c.sent, c.closeAfter = out, 0, closeAfter
+	// The answers go out from the connection's own buffer (the kernel
+	// reads it until the SEND completes), charged before it is made.
+	c.sent, c.closeAfter = 0, closeAfter
+	if len(out) > keepBuffer {
+		// A large answer: hand the kernel what it takes now, straight
+		// from the render buffer, and keep only the rest.
+		if n, _ := rawWrite(c.fd, out); n > 0 {
+			out = out[n:]
+			s.touch(c)
+		}
+	}
+	if len(out) > cap(c.out) {
+		old := c.out
+		c.out = nil
+		if !s.account(c) || !s.mem.take(len(out)) {
+			c.out = old
+			s.stats.Busy503.Add(1)
+			s.respondError(c, 503)
+			return false
+		}
+		c.out = make([]byte, 0, len(out))
+		c.charged += len(out)
+	}
+	c.out = append(c.out[:0], out...)
+	if cap(s.out) > keepScratch {
+		s.out = nil
+	}
 	if len(out) > 0 {
 		s.armSend(c)
-		return
+		return false
+	}
+	if closeAfter {
+		s.lingerClose(c)
+		return false
+	}
+	s.trim(c)
+	if len(c.in) > 0 && c.started.IsZero() {
+		return true
 	}
 	s.armRecv(c)
+	return false
 }
 
 func (s *uringServer) sent(c *uconn, cqe uring.CQE) {
@@ -460,13 +700,26 @@ func (s *uringServer) sent(c *uconn, cqe uring.CQE) {
 		s.close(c)
 		return
 	}
+	if cqe.Res > 0 {
+		s.touch(c)
+	}
 	c.sent += int(cqe.Res)
 	if c.sent < len(c.out) {
 		s.armSend(c)
 		return
 	}
+	c.sending = false
 	if c.closeAfter {
+		c.in, c.out = nil, nil
+		s.account(c)
 		s.lingerClose(c)
+		return
+	}
+	s.trim(c)
+	if len(c.in) > 0 && c.started.IsZero() {
+		// Pipelined requests left past the limits: answer them before
+		// reading more.
+		s.process(c)
 		return
 	}
 	s.armRecv(c)
