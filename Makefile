@@ -10,12 +10,22 @@ DIAG    ?= $(if $(filter qemu,$(BOARD)),1,0)
 OUT     := build/$(BOARD)$(if $(and $(filter 1,$(DIAG)),$(filter-out qemu,$(BOARD))),-diag,)
 GOTAGS  := $(strip $(if $(filter 1,$(DIAG)),,nodiag) $(if $(or $(filter 1,$(CIPHERS)),$(filter qemu,$(BOARD))),,nociphers))
 TAGS    := $(if $(GOTAGS),-tags '$(GOTAGS)',)
-VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# Reproducible: the same commit gives the same bytes in any directory, for
+# any user, on any day (docs/x220.md: "Rebuild and compare"). The version is
+# the commit (a fixed-length abbreviation); the Go build has no paths, no
+# build id and no VCS stamp; the initramfs has fixed mtimes.
+VERSION ?= $(shell git describe --always --abbrev=12 --dirty 2>/dev/null || echo dev)
 GO      ?= go
-GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)'
+# Size (docs/x220.md, "What each trim bought"): no inlining (-l) except in
+# the crypto packages, whose hot loops (argon2, pbkdf2, sha*, aes) keep it
+# (-93 KB of xz); Go's previous garbage collector instead of Green Tea
+# (-12 KB: one process, one big allocation, GC speed does not matter).
+GCFLAGS := -gcflags=all=-l -gcflags=crypto/...= -gcflags=golang.org/x/crypto/...= -gcflags=github.com/romboot/romboot/internal/luks/...=
+GOENV   := CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOAMD64=v1 GOEXPERIMENT=nogreenteagc
+GOBUILD := $(GOENV) $(GO) build -trimpath -buildvcs=false $(GCFLAGS) -ldflags '-s -w -buildid= -X main.version=$(VERSION)'
 export SOURCE_DATE_EPOCH ?= 0
 
-.PHONY: all deps kernel bootinit initramfs payload disk qemu test vet size fuzz bench bench-kdf bench-httpd clean
+.PHONY: all deps kernel bootinit initramfs payload disk qemu test e2e-x220 repro vet size fuzz bench bench-kdf bench-httpd clean
 
 all: payload
 
@@ -32,8 +42,9 @@ bootinit:
 initramfs: bootinit
 	$(GO) run ./initramfs -list initramfs/files.txt -D BOOTINIT=$(OUT)/bootinit -o $(OUT)/initramfs.cpio.xz
 
+# Prints each file's sha256: compare with the published hashes before flashing.
 payload: kernel initramfs
-	@echo "payload: $(OUT)/bzImage $(OUT)/initramfs.cpio.xz"
+	@cd $(OUT) && sha256sum bzImage initramfs.cpio.xz | sed 's|^|payload: |; s|  |  $(OUT)/|'
 
 build/disk.img: scripts/mkdisk $(wildcard qemu/targetinit/*) | deps
 	scripts/mkdisk -o $@
@@ -51,9 +62,21 @@ vet:
 test: deps vet payload
 	ROMBOOT_REQUIRE_TOOLS=1 ROMBOOT_E2E=1 ROMBOOT_BUILD=$(CURDIR)/$(OUT) $(GO) test -count=1 -timeout 40m ./...
 
+# The X220-shaped end-to-end tests (qemu/e2e_x220_test.go): the x220
+# payload in q35, handed over as coreboot does, read from the screen.
+e2e-x220: deps
+	@$(MAKE) -s payload BOARD=x220 DIAG=0
+	ROMBOOT_REQUIRE_TOOLS=1 ROMBOOT_E2E=1 ROMBOOT_X220_BUILD=$(CURDIR)/build/x220 $(GO) test -count=1 -timeout 30m -run 'TestX220' -v ./qemu/
+
+# Builds the payload a second time from a fresh clone, elsewhere, with empty
+# caches, and compares the bytes (scripts/repro).
+repro:
+	scripts/repro $(BOARD) $(DIAG)
+
 # Bytes of kernel and initramfs against the board's flash budget; fails
 # when over (scripts/size).
 size: payload
+	@$(GOENV) $(GO) build -trimpath -buildvcs=false $(GCFLAGS) -ldflags '-buildid= -X main.version=$(VERSION)' $(TAGS) -o $(OUT)/bootinit.syms ./cmd/bootinit
 	@scripts/size $(BOARD) $(DIAG) $(OUT)
 
 # The diagnostics server's engines against net/http and nginx (wrk, loopback).

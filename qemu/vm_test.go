@@ -30,7 +30,13 @@ func boot(t testing.TB, args ...string) *vm {
 	t.Helper()
 	build := os.Getenv("ROMBOOT_BUILD")
 	all := append([]string{"--kernel", filepath.Join(build, "bzImage"), "--initrd", filepath.Join(build, "initramfs.cpio.xz")}, args...)
-	cmd := exec.Command("./run", all...)
+	return bootCmd(t, "./run", all...)
+}
+
+// bootCmd starts a QEMU guest whose serial console is the command's stdio.
+func bootCmd(t testing.TB, name string, args ...string) *vm {
+	t.Helper()
+	cmd := exec.Command(name, args...)
 	v := &vm{t: t, cmd: cmd, done: make(chan error, 1)}
 	var err error
 	if v.stdin, err = cmd.StdinPipe(); err != nil {

@@ -9,11 +9,13 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/romboot/romboot/internal/testutil"
 )
@@ -95,6 +97,36 @@ func TestMkrom(t *testing.T) {
 	}
 	if n := strings.Count(strings.Join(cbfsNames(t, out2), " "), "fallback/payload"); n != 1 {
 		t.Fatalf("after replace: %d fallback/payload entries", n)
+	}
+}
+
+// TestMkromReproducible: the same coreboot image and payload give the same
+// ROM, whoever runs mkrom, wherever, whenever (users compare its sha256 with
+// a published one before flashing).
+func TestMkromReproducible(t *testing.T) {
+	pd := payloadDir(t)
+	rom := cbfsImage(t, "0x760000", 400<<10)
+	var sums [2][32]byte
+	for i, env := range [][]string{
+		{"TZ=UTC", "LC_ALL=C", "USER=alice"},
+		{"TZ=Pacific/Kiritimati", "LC_ALL=C.UTF-8", "USER=bob", "SOURCE_DATE_EPOCH=1234567890"},
+	} {
+		out := filepath.Join(t.TempDir(), "sub", "out.rom")
+		os.MkdirAll(filepath.Dir(out), 0o755)
+		msg, err := run(t, env, "./mkrom", "--rom", rom, "--board", "qemu", "--payload-dir", pd, "--cmdline", "console=ttyS0", "-o", out)
+		if err != nil {
+			t.Fatalf("mkrom: %v\n%s", err, msg)
+		}
+		sums[i] = sum(t, out)
+		if want := fmt.Sprintf("sha256 %x", sums[i]); !strings.Contains(msg, want) {
+			t.Errorf("mkrom does not print the image's %s:\n%s", want, msg)
+		}
+		if i == 0 {
+			time.Sleep(1100 * time.Millisecond) // a different second
+		}
+	}
+	if sums[0] != sums[1] {
+		t.Fatalf("two mkrom runs on the same inputs differ: %x vs %x", sums[0], sums[1])
 	}
 }
 
