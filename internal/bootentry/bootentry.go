@@ -185,6 +185,9 @@ func Resolve(fsys fs.FS, p string) string {
 func markBroken(fsys fs.FS, m *Menu) {
 	for i := range m.Entries {
 		e := &m.Entries[i]
+		if e.Broken != "" {
+			continue
+		}
 		if e.Kernel == "" {
 			e.Broken = "no linux line"
 			continue

@@ -83,13 +83,6 @@ func TestDistroFixtures(t *testing.T) {
 			{adv + "Arch Linux > Arch Linux, with Linux linux", "gnulinux-linux-advanced-" + archID, "/vmlinuz-linux", []string{"/intel-ucode.img", "/initramfs-linux.img"}, archRoot + " loglevel=3 quiet"},
 			{adv + "Arch Linux > Arch Linux, with Linux linux (fallback initramfs)", "gnulinux-linux-fallback-" + archID, "/vmlinuz-linux", []string{"/intel-ucode.img", "/initramfs-linux-fallback.img"}, archRoot + " loglevel=3 quiet"},
 		}, 0, 5},
-		// Arch's syslinux.cfg: relative paths, comma initrd lists, INCLUDE,
-		// initrd= inside APPEND, COM32 entries skipped, TIMEOUT in tenths.
-		{"extlinux", []want{
-			{"Arch Linux", "arch", "/vmlinuz-linux", []string{"/intel-ucode.img", "/initramfs-linux.img"}, archRoot},
-			{"Arch Linux Fallback", "archfallback", "/vmlinuz-linux", []string{"/initramfs-linux-fallback.img"}, archRoot},
-			{"Arch Linux LTS (single user)", "lts", "/vmlinuz-linux-lts", []string{"/initramfs-linux-lts.img"}, archRoot + " single"},
-		}, 0, 5},
 	}
 	for _, tc := range cases {
 		t.Run(tc.dir, func(t *testing.T) {
