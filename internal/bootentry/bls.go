@@ -214,7 +214,7 @@ func (r *grubRun) blscfg(sc *scope) error {
 		if len(e.initrdLines) > 0 {
 			src += "\ninitrd " + strings.Join(e.initrdLines, " ")
 		}
-		it := &gitem{title: title, id: e.id, params: []string{title}, prefix: sc.dir}
+		it := &gitem{title: title, id: e.id, params: []string{title}, prefix: sc.dir, env: sc.env}
 		body, err := parseGrubScript(src)
 		if err != nil {
 			it.broken = "GRUB cannot read the entry's command: " + err.Error()

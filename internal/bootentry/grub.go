@@ -99,6 +99,7 @@ type gitem struct {
 	id       string
 	params   []string // $1 (the title), $2, …
 	body     []gnode
+	env      *genv // the context it was registered in
 	prefix   string
 	broken   string // why the entry cannot boot, known when registered
 	children []*gitem
@@ -179,7 +180,7 @@ func parseGrub(fsys fs.FS, cfgPath string, data []byte) (*Menu, error) {
 	}
 	r.ctl = ctlNone
 	m := &Menu{Timeout: -1}
-	if err := r.finish(top, env, nil, nil, m); err != nil {
+	if err := r.finish(top, nil, nil, m); err != nil {
 		return nil, err
 	}
 	if t, ok := env.get("timeout"); ok {
@@ -194,26 +195,26 @@ func parseGrub(fsys fs.FS, cfgPath string, data []byte) (*Menu, error) {
 
 // finish runs the bodies of a finished menu's entries and enters its
 // submenus, appending the entries to m in menu order.
-func (r *grubRun) finish(g *gmenu, env *genv, titles []string, index []int, m *Menu) error {
+func (r *grubRun) finish(g *gmenu, titles []string, index []int, m *Menu) error {
 	for pos, it := range g.items {
 		full := append(append([]string(nil), titles...), it.title)
 		here := append(append([]int(nil), index...), pos)
 		if it.submenu {
-			sub := env.exports()
+			sub := it.env.exports()
 			inner := &gmenu{}
 			sc := &scope{env: sub, params: it.params, menu: inner, dir: it.prefix}
 			r.ctl = ctlNone
 			if _, err := r.exec(it.body, sc); err != nil {
 				return err
 			}
-			if err := r.finish(inner, sub, full, here, m); err != nil {
+			if err := r.finish(inner, full, here, m); err != nil {
 				return err
 			}
 			continue
 		}
 		st := &entryState{}
 		if it.body != nil {
-			overlay := newEnv(env)
+			overlay := newEnv(it.env)
 			r.ctl = ctlNone
 			overlay.vars["chosen"] = strings.Join(full, ">")
 			sc := &scope{env: overlay, params: it.params, entry: st, dir: it.prefix}
@@ -446,7 +447,7 @@ func (r *grubRun) register(n *gnode, sc *scope) (bool, error) {
 	if r.entries > maxEntries {
 		return false, fmt.Errorf("%w: more than %d menu entries", errLimit, maxEntries)
 	}
-	it := &gitem{submenu: n.words[0] == "submenu", body: n.body, prefix: sc.dir}
+	it := &gitem{submenu: n.words[0] == "submenu", body: n.body, prefix: sc.dir, env: sc.env}
 	if it.body == nil {
 		it.body = []gnode{}
 	}
@@ -745,6 +746,7 @@ func (r *grubRun) expandWordSplit(raw string, sc *scope, split bool) ([]string, 
 	}
 	unquotedVar := func(v string) error {
 		if !split {
+			have = true
 			return add(v)
 		}
 		for v != "" {
