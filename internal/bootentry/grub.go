@@ -153,23 +153,14 @@ func parseGrub(fsys fs.FS, cfgPath string, data []byte) (*Menu, error) {
 	dir := path.Dir(cfgPath)
 	r := &grubRun{fsys: fsys, source: "grub:/" + cfgPath, funcs: map[string][]gnode{}}
 	env := newEnv(nil)
-	for k, v := range map[string]string{
-		// What GRUB itself defines, as the generated scripts test it.
-		"feature_menuentry_id":         "y",
-		"feature_default_font_path":    "y",
-		"feature_all_video_module":     "y",
-		"feature_timeout_style":        "y",
-		"feature_platform_search_hint": "y",
-		"feature_200_final":            "y",
-		"feature_nativedisk_cmd":       "y",
-		"grub_platform":                "pc",
-		"grub_cpu":                     "i386",
-		"prefix":                       "/" + dir,
-		"config_directory":             "/" + dir,
-		"config_file":                  "/" + cfgPath,
-		"root":                         "",
-		"cmdpath":                      "/" + dir,
+	// What GRUB itself defines, as the generated scripts test it.
+	for _, kv := range []string{
+		"feature_menuentry_id=y", "feature_default_font_path=y", "feature_all_video_module=y",
+		"feature_timeout_style=y", "feature_platform_search_hint=y", "feature_200_final=y",
+		"feature_nativedisk_cmd=y", "grub_platform=pc", "grub_cpu=i386", "root=",
+		"prefix=/" + dir, "config_directory=/" + dir, "cmdpath=/" + dir, "config_file=/" + cfgPath,
 	} {
+		k, v, _ := strings.Cut(kv, "=")
 		env.vars[k] = v
 		env.exported[k] = true
 	}
@@ -725,88 +716,88 @@ func (r *grubRun) expandWord(w string, sc *scope) ([]string, error) {
 	return r.expandWordSplit(w, sc, true)
 }
 
+// wordExpander builds the fields of one word; the first error sticks.
+type wordExpander struct {
+	r      *grubRun
+	b      strings.Builder
+	have   bool // the current field exists (it may be empty but quoted)
+	fields []string
+	err    error
+}
+
+func (x *wordExpander) emit() {
+	if x.have {
+		x.fields = append(x.fields, x.b.String())
+	}
+	x.b.Reset()
+	x.have = false
+}
+
+func (x *wordExpander) add(s string) {
+	x.have = true
+	x.r.expanded += len(s)
+	if x.r.expanded > maxExpansion || x.b.Len()+len(s) > maxValue {
+		if x.err == nil {
+			x.err = fmt.Errorf("%w: expanding words produced more than %d bytes", errLimit, maxValue)
+		}
+		return
+	}
+	x.b.WriteString(s)
+}
+
+// split adds an unquoted variable's value, a new field at each blank.
+func (x *wordExpander) split(v string) {
+	for v != "" {
+		i := strings.IndexAny(v, " \t\n")
+		if i < 0 {
+			x.add(v)
+			return
+		}
+		if i > 0 {
+			x.add(v[:i])
+		}
+		x.emit()
+		v = v[i+1:]
+	}
+}
+
 func (r *grubRun) expandWordSplit(raw string, sc *scope, split bool) ([]string, error) {
-	var fields []string
-	var b strings.Builder
-	have := false // the current field exists (it may be empty but quoted)
-	emit := func() {
-		if have {
-			fields = append(fields, b.String())
-		}
-		b.Reset()
-		have = false
-	}
-	add := func(s string) error {
-		r.expanded += len(s)
-		if r.expanded > maxExpansion || b.Len()+len(s) > maxValue {
-			return fmt.Errorf("%w: expanding words produced more than %d bytes", errLimit, maxExpansion)
-		}
-		b.WriteString(s)
-		return nil
-	}
-	unquotedVar := func(v string) error {
-		if !split {
-			have = true
-			return add(v)
-		}
-		for v != "" {
-			i := strings.IndexAny(v, " \t\n")
-			if i < 0 {
-				have = true
-				return add(v)
+	x := &wordExpander{r: r}
+	variable := func(i int, quoted bool) int {
+		name, next := varName(raw, i)
+		if next == i+1 {
+			x.add("$")
+		} else if v, _ := r.lookup(sc, name); v != "" {
+			if quoted || !split {
+				x.add(v)
+			} else {
+				x.split(v)
 			}
-			if i > 0 {
-				have = true
-				if err := add(v[:i]); err != nil {
-					return err
-				}
-			}
-			emit()
-			v = v[i+1:]
 		}
-		return nil
+		return next
 	}
-	for i := 0; i < len(raw); {
-		c := raw[i]
-		switch c {
+	for i := 0; i < len(raw) && x.err == nil; {
+		switch c := raw[i]; c {
 		case '\'':
 			end := strings.IndexByte(raw[i+1:], '\'')
 			if end < 0 {
 				end = len(raw) - i - 1
 			}
-			have = true
-			if err := add(raw[i+1 : i+1+end]); err != nil {
-				return nil, err
-			}
+			x.add(raw[i+1 : i+1+end])
 			i += end + 2
 		case '"':
-			have = true
-			i++
-			for i < len(raw) && raw[i] != '"' {
+			x.add("")
+			for i++; i < len(raw) && raw[i] != '"'; {
 				switch {
 				case raw[i] == '\\' && i+1 < len(raw) && strings.IndexByte("$\"\\\n", raw[i+1]) >= 0:
 					if raw[i+1] != '\n' {
-						if err := add(raw[i+1 : i+2]); err != nil {
-							return nil, err
-						}
+						x.add(raw[i+1 : i+2])
 					}
 					i += 2
 				case raw[i] == '$':
-					name, next := varName(raw, i)
-					if next == i+1 {
-						if err := add("$"); err != nil {
-							return nil, err
-						}
-					} else if v, _ := r.lookup(sc, name); v != "" {
-						if err := add(v); err != nil {
-							return nil, err
-						}
-					}
-					i = next
+					i = variable(i, true)
 				default:
-					if err := add(raw[i : i+1]); err != nil {
-						return nil, err
-					}
+					x.add(raw[i : i+1])
 					i++
 				}
 			}
@@ -815,38 +806,24 @@ func (r *grubRun) expandWordSplit(raw string, sc *scope, split bool) ([]string, 
 			// Outside quotes a backslash takes the next character
 			// literally: \x20 is "x20", not a space (GRUB's lexer).
 			if i+1 < len(raw) && raw[i+1] != '\n' {
-				have = true
-				if err := add(raw[i+1 : i+2]); err != nil {
-					return nil, err
-				}
+				x.add(raw[i+1 : i+2])
 			}
 			i += 2
 		case '$':
-			name, next := varName(raw, i)
-			if next == i+1 {
-				have = true
-				if err := add("$"); err != nil {
-					return nil, err
-				}
-			} else if v, _ := r.lookup(sc, name); v != "" {
-				if err := unquotedVar(v); err != nil {
-					return nil, err
-				}
-			}
-			i = next
+			i = variable(i, false)
 		default:
-			have = true
-			if err := add(raw[i : i+1]); err != nil {
-				return nil, err
-			}
+			x.add(raw[i : i+1])
 			i++
 		}
 	}
-	emit()
-	if !split && len(fields) == 0 {
-		fields = []string{""}
+	if x.err != nil {
+		return nil, x.err
 	}
-	return fields, nil
+	x.emit()
+	if !split && len(x.fields) == 0 {
+		x.fields = []string{""}
+	}
+	return x.fields, nil
 }
 
 // varName reads the reference at raw[i] ('$'): $name, ${name}, $1…, $#,
@@ -950,12 +927,35 @@ func (r *grubRun) binary(x, op, y string) (bool, bool) {
 	case "-eq", "-ne", "-lt", "-le", "-gt", "-ge":
 		a, _ := strconv.ParseInt(x, 10, 64)
 		b, _ := strconv.ParseInt(y, 10, 64)
-		return map[string]bool{"-eq": a == b, "-ne": a != b, "-lt": a < b, "-le": a <= b, "-gt": a > b, "-ge": a >= b}[op], true
+		c := cmpInt64(a, b)
+		switch op {
+		case "-eq":
+			return c == 0, true
+		case "-ne":
+			return c != 0, true
+		case "-lt":
+			return c < 0, true
+		case "-le":
+			return c <= 0, true
+		case "-gt":
+			return c > 0, true
+		}
+		return c >= 0, true
 	case "-pgt", "-plt":
 		c := CompareVersions(x, y)
 		return (op == "-pgt" && c > 0) || (op == "-plt" && c < 0), true
 	}
 	return false, false
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 func (r *grubRun) unary(op, x string) (bool, bool) {
