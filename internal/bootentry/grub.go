@@ -23,11 +23,11 @@ import (
 // command line, each on its own copy of the context.
 
 const (
-	maxSteps     = 200000  // commands run, over everything
+	maxSteps     = 50000   // commands run, over everything
 	maxDepth     = 32      // blocks, function calls and source files nested
 	maxSources   = 8       // source/configfile nested
 	maxValue     = 1 << 20 // bytes in one variable
-	maxExpansion = 1 << 26 // bytes produced by expanding words, over everything
+	maxExpansion = 1 << 24 // bytes produced by expanding words, over everything
 	maxEntries   = 1024    // menu entries
 )
 
