@@ -468,6 +468,9 @@ func (r *grubRun) register(n *gnode, sc *scope) (bool, error) {
 		case "--unrestricted":
 			continue
 		}
+		if strings.HasPrefix(a, "--") {
+			return true, nil // GRUB: "unknown argument", no entry
+		}
 		params = append(params, a)
 	}
 	if len(params) == 0 {
