@@ -61,6 +61,7 @@ type extMenu struct {
 
 type extLabel struct {
 	label, title, kernel, kind string
+	kernelArgs                 []string // words after the image on the KERNEL line
 	append                     *string
 	initrds                    []string
 	menu                       *extMenu
@@ -128,7 +129,10 @@ func (st *extState) parse(data []byte, depth int) {
 			if st.cur != nil {
 				st.cur.kernel, st.cur.kind = "", imageKind(key, val)
 				if st.cur.kind == "" {
-					st.cur.kernel = st.resolve(firstField(val))
+					f := strings.Fields(val)
+					if len(f) > 0 {
+						st.cur.kernel, st.cur.kernelArgs = st.resolve(f[0]), f[1:]
+					}
 				}
 			}
 		case "INITRD":
@@ -306,9 +310,11 @@ func (st *extState) menu() *Menu {
 		if app == nil {
 			app = st.globalApp
 		}
-		var args []string
+		// syslinux runs "KERNEL line + APPEND": words after the image
+		// come first.
+		args := append([]string(nil), l.kernelArgs...)
 		if app != nil && strings.TrimSpace(*app) != "-" {
-			args = strings.Fields(*app)
+			args = append(args, strings.Fields(*app)...)
 		}
 		initrds := l.initrds
 		if initrds == nil {
