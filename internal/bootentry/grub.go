@@ -143,6 +143,8 @@ type grubRun struct {
 	entries  int
 	ctl      ctl
 	loops    int // break/continue count
+	inLoop   int // loops running: break/continue outside one do nothing
+	inFunc   int // functions running: return outside one fails
 }
 
 func parseGrub(fsys fs.FS, cfgPath string, data []byte) (*Menu, error) {
@@ -355,6 +357,7 @@ func (r *grubRun) exec(nodes []gnode, sc *scope) (bool, error) {
 				}
 			}
 		case nFor:
+			r.inLoop++
 			var list []string
 			if list, err = r.expandAll(n.words[1:], sc); err != nil {
 				return false, err
@@ -371,7 +374,9 @@ func (r *grubRun) exec(nodes []gnode, sc *scope) (bool, error) {
 					break
 				}
 			}
+			r.inLoop--
 		case nWhile, nUntil:
+			r.inLoop++
 			ok = true
 			for {
 				var c bool
@@ -392,6 +397,7 @@ func (r *grubRun) exec(nodes []gnode, sc *scope) (bool, error) {
 					return false, fmt.Errorf("%w: more than %d commands run (a loop without end?)", errLimit, maxSteps)
 				}
 			}
+			r.inLoop--
 		case nFunc:
 			r.funcs[n.words[0]] = n.body
 		case nMenu:
@@ -539,9 +545,15 @@ func (r *grubRun) command(n *gnode, sc *scope) (bool, error) {
 		}
 		sc.params = sc.params[k:]
 	case "return":
+		if r.inFunc == 0 {
+			return false, nil
+		}
 		r.ctl = ctlReturn
 		return len(args) == 0 || args[0] == "0", nil
 	case "break", "continue":
+		if r.inLoop == 0 {
+			return true, nil
+		}
 		r.ctl, r.loops = ctlBreak, 1
 		if name == "continue" {
 			r.ctl = ctlContinue
@@ -609,7 +621,9 @@ func (r *grubRun) call(body []gnode, args []string, sc *scope) (bool, error) {
 	inner := *sc
 	inner.params = args
 	inner.depth = sc.depth + 1
+	r.inFunc++
 	ok, err := r.exec(body, &inner)
+	r.inFunc--
 	if r.ctl == ctlReturn {
 		r.ctl = ctlNone
 	}
