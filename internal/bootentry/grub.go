@@ -566,12 +566,11 @@ func (r *grubRun) command(n *gnode, sc *scope) (bool, error) {
 	case "true", ":":
 	case "false":
 		return false, nil
-	case "[":
-		if len(args) == 0 || args[len(args)-1] != "]" {
-			return false, nil // GRUB: "] expected"
+	case "[", "test":
+		// GRUB drops a final "]" for both and requires it for neither.
+		if len(args) > 0 && args[len(args)-1] == "]" {
+			args = args[:len(args)-1]
 		}
-		return r.test(args[:len(args)-1]), nil
-	case "test":
 		return r.test(args), nil
 	case "source", ".", "configfile":
 		if len(args) == 0 {
@@ -988,11 +987,11 @@ func (r *grubRun) unary(op, x string) (bool, bool) {
 		}
 		switch op {
 		case "-s":
-			return st.Mode().IsRegular() && st.Size() > 0, true
+			return st.Size() > 0, true
 		case "-d":
 			return st.IsDir(), true
 		case "-f":
-			return st.Mode().IsRegular(), true
+			return !st.IsDir(), true
 		}
 		return true, true
 	}

@@ -61,8 +61,9 @@ func TestGrubSemantics(t *testing.T) {
 				"if [ -f /k -a ! -d /k ]; then menuentry T3 { linux /k }; fi\n" +
 				"if [ \"\" ]; then menuentry F2 { linux /k }; fi\n" +
 				"if [ x ]; then menuentry T4 { linux /k }; fi\n" +
-				"if [ 10 -gt 9 -a abc \\< abd ]; then menuentry T5 { linux /k }; fi\n",
-			nil, []ent{{"T1", "", "/k", nil, "", ""}, {"T2", "", "/k", nil, "", ""}, {"T3", "", "/k", nil, "", ""}, {"T4", "", "/k", nil, "", ""}, {"T5", "", "/k", nil, "", ""}}, 0},
+				"if [ 10 -gt 9 -a abc \\< abd ]; then menuentry T5 { linux /k }; fi\n" +
+				"if [ x = x; then menuentry T6 { linux /k }; fi\n",
+			nil, []ent{{"T1", "", "/k", nil, "", ""}, {"T2", "", "/k", nil, "", ""}, {"T3", "", "/k", nil, "", ""}, {"T4", "", "/k", nil, "", ""}, {"T5", "", "/k", nil, "", ""}, {"T6", "", "/k", nil, "", ""}}, 0},
 		{"for loops register an entry per word; the entry's $2 is its argument",
 			"for v in 1 2 3; do menuentry \"L $v\" $v { linux /k$2 n=$2 }; done\nset default=2\n",
 			nil, []ent{{"L 1", "", "/k1", nil, "n=1", ""}, {"L 2", "", "/k2", nil, "n=2", ""}, {"L 3", "", "/k3", nil, "n=3", ""}}, 2},
