@@ -234,9 +234,8 @@ func (p *grubParser) skipSeps() {
 	}
 }
 
-// block parses "{ list }" after optional separators.
+// block parses "{ list }".
 func (p *grubParser) block(depth int, what string, line int) ([]gnode, error) {
-	p.skipSeps()
 	if p.toks[p.pos].kind != tLBrace {
 		return nil, fmt.Errorf("line %d: %s without '{'", line, what)
 	}
@@ -331,16 +330,24 @@ func (p *grubParser) statement(depth int) (gnode, error) {
 		if len(w) != 1 {
 			return gnode{}, fmt.Errorf("line %d: function needs one name", t.line)
 		}
+		p.skipSeps() // function NAME may have its { on the next line
 		body, err := p.block(depth, "function", t.line)
 		return gnode{kind: nFunc, words: w, body: body, line: t.line}, err
-	case "menuentry", "submenu":
-		w := p.words()
-		body, err := p.block(depth, t.text, t.line)
-		return gnode{kind: nMenu, words: w, body: body, line: t.line}, err
 	}
+	// Any command may take a block right after its arguments (GRUB's
+	// grammar: word arguments0 block0); menuentry and submenu use it,
+	// others ignore it. A menuentry without one registers nothing.
 	w := p.words()
+	n := gnode{kind: nCmd, words: w, line: t.line}
 	if p.toks[p.pos].kind == tLBrace {
-		return gnode{}, fmt.Errorf("line %d: '{' after %s", t.line, w[0])
+		body, err := p.block(depth, w[0], t.line)
+		if err != nil {
+			return n, err
+		}
+		n.body = body
+		if w[0] == "menuentry" || w[0] == "submenu" {
+			n.kind = nMenu
+		}
 	}
-	return gnode{kind: nCmd, words: w, line: t.line}, nil
+	return n, nil
 }

@@ -51,6 +51,9 @@ func TestGrubSemantics(t *testing.T) {
 		{"braces are tokens wherever they stand",
 			"menuentry 'x'{linux /vmlinux a;}\nmenuentry \"y\" --id=y{\nlinux /vmlinux b\n}\nmenuentry z{ linux /vmlinux c}",
 			nil, []ent{{"x", "", "/vmlinux", nil, "a", ""}, {"y", "y", "/vmlinux", nil, "b", ""}, {"z", "", "/vmlinux", nil, "c", ""}}, 0},
+		{"a block after any command is GRUB syntax; a menuentry without one adds nothing; function { on the next line",
+			"insmod gzio { echo ignored }\nmenuentry Nope\nfunction f\n{\n menuentry F { linux /k }\n}\nf\n",
+			nil, []ent{{"F", "", "/k", nil, "", ""}}, 0},
 		{"quoted braces and ${} stay in words",
 			"set a=1\nmenuentry 'x{y}' { linux /k \"{q}\" ${a} '}' }\n",
 			nil, []ent{{"x{y}", "", "/k", nil, "{q} 1 }", ""}}, 0},
@@ -158,7 +161,7 @@ func TestGrubLimits(t *testing.T) {
 
 // TestGrubSyntaxErrors: broken files are errors, not half menus.
 func TestGrubSyntaxErrors(t *testing.T) {
-	for _, cfg := range []string{"menuentry 'x' {", "}", "if [ a ]; then", "menuentry \"unterminated", "for x in a b; do", "while true; do", "insmod x {", "function { }", "echo ${unterminated"} {
+	for _, cfg := range []string{"menuentry 'x' {", "}", "if [ a ]; then", "menuentry \"unterminated", "for x in a b; do", "while true; do", "insmod x {", "menuentry x { linux /k", "function { }", "echo ${unterminated"} {
 		if _, err := parseGrub(fstest.MapFS{}, "grub/grub.cfg", []byte(cfg)); err == nil {
 			t.Errorf("%q: no error", cfg)
 		}
