@@ -86,6 +86,21 @@ func Find(fsys fs.FS, opt Options) (*Menu, error) {
 }
 
 func find(fsys fs.FS, opt Options) (*Menu, error) {
+	m, problems, err := findFirst(fsys, opt)
+	if err != nil {
+		return nil, err
+	}
+	// A configuration that could not be read is shown as a broken entry
+	// after the ones found elsewhere, so the menu says why it is missing.
+	for _, p := range problems {
+		if !strings.HasSuffix(p, ": no menuentry") {
+			m.Entries = append(m.Entries, Entry{Title: "(" + p + ")", Source: "romboot", Broken: "this configuration could not be read"})
+		}
+	}
+	return m, nil
+}
+
+func findFirst(fsys fs.FS, opt Options) (*Menu, []string, error) {
 	var problems []string
 	paths := append([]string(nil), grubPaths...)
 	if efi, err := fs.Glob(fsys, "EFI/*/grub.cfg"); err == nil {
@@ -106,24 +121,24 @@ func find(fsys fs.FS, opt Options) (*Menu, error) {
 			continue
 		}
 		if len(m.Entries) > 0 {
-			return m, nil
+			return m, problems, nil
 		}
 		problems = append(problems, p+": no menuentry")
 	}
 	if m := findBLS(fsys); m != nil {
-		return m, nil
+		return m, problems, nil
 	}
 	if m := findExtlinux(fsys); m != nil {
-		return m, nil
+		return m, problems, nil
 	}
 	m, err := fallback(fsys, opt.FallbackCmdline)
 	if err != nil {
 		if len(problems) > 0 {
-			return nil, fmt.Errorf("%w (%s)", err, strings.Join(problems, "; "))
+			return nil, nil, fmt.Errorf("%w (%s)", err, strings.Join(problems, "; "))
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return m, nil
+	return m, problems, nil
 }
 
 // Pick makes the entry named by a title, an id or a 1-based index the

@@ -212,3 +212,20 @@ func TestSyslinuxSemantics(t *testing.T) {
 		})
 	}
 }
+
+// TestBrokenGrubShown: a grub.cfg romboot cannot run does not vanish: the
+// fallback entries come with a broken entry naming the error.
+func TestBrokenGrubShown(t *testing.T) {
+	fsys := kernelsFS("grub/grub.cfg", "while true; do true; done\n", map[string]string{"vmlinuz-6.1": "k"})
+	m, err := Find(fsys, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := m.Entries[len(m.Entries)-1]
+	if m.Entries[0].Kernel != "/vmlinuz-6.1" || !strings.Contains(last.Title, "grub/grub.cfg: resource limit") || last.Broken == "" {
+		t.Fatalf("entries %+v", m.Entries)
+	}
+	if e, err := m.DefaultEntry(); err != nil || e.Kernel != "/vmlinuz-6.1" {
+		t.Fatalf("default %+v %v", e, err)
+	}
+}
