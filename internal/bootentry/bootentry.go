@@ -1,10 +1,12 @@
 // Package bootentry finds the kernels a /boot partition offers, with their
 // initrds and command lines, the way the distro's own boot loader would:
-// GRUB's grub.cfg first, then the newest vmlinuz-<version> on the partition.
+// GRUB's grub.cfg (run as GRUB runs it, blscfg included), then Boot Loader
+// Spec entries, then extlinux/syslinux/isolinux configurations, then the
+// newest vmlinuz-<version> on the partition.
 //
 // It reads through an fs.FS rooted at the mounted /boot, never writes, and
-// treats every file as untrusted input: bounded sizes, no recursion limits
-// exceeded, errors instead of panics.
+// treats every file as untrusted input: bounded sizes, steps, nesting and
+// memory, errors instead of panics.
 package bootentry
 
 import (
