@@ -29,6 +29,8 @@ const (
 	maxValue     = 1 << 20 // bytes in one variable
 	maxExpansion = 1 << 24 // bytes produced by expanding words, over everything
 	maxEntries   = 1024    // menu entries
+	maxEntryRun  = 2000    // commands one entry body may run
+	maxTotal     = 200000  // commands run in all, entry bodies included
 )
 
 var errLimit = errors.New("resource limit")
@@ -139,6 +141,8 @@ type grubRun struct {
 	source   string
 	funcs    map[string][]gnode
 	steps    int
+	limit    int // steps allowed: maxSteps, or what an entry body may use
+	total    int // steps over everything
 	expanded int
 	entries  int
 	ctl      ctl
@@ -153,7 +157,7 @@ func parseGrub(fsys fs.FS, cfgPath string, data []byte) (*Menu, error) {
 		return nil, err
 	}
 	dir := path.Dir(cfgPath)
-	r := &grubRun{fsys: fsys, source: "grub:/" + cfgPath, funcs: map[string][]gnode{}}
+	r := &grubRun{fsys: fsys, source: "grub:/" + cfgPath, funcs: map[string][]gnode{}, limit: maxSteps}
 	env := newEnv(nil)
 	// What GRUB itself defines, as the generated scripts test it.
 	for _, kv := range []string{
@@ -195,6 +199,7 @@ func (r *grubRun) finish(g *gmenu, titles []string, index []int, m *Menu) error 
 		if it.submenu {
 			sub := it.env.exports()
 			inner := &gmenu{}
+			r.steps, r.limit = 0, maxSteps
 			sc := &scope{env: sub, params: it.params, menu: inner, dir: it.prefix}
 			r.ctl = ctlNone
 			if _, err := r.exec(it.body, sc); err != nil {
@@ -205,14 +210,22 @@ func (r *grubRun) finish(g *gmenu, titles []string, index []int, m *Menu) error 
 			}
 			continue
 		}
+		// An entry body runs on its own budget: one that loops is
+		// broken, the others still boot (GRUB hangs only when it is
+		// chosen).
 		st := &entryState{}
+		broken := it.broken
 		if it.body != nil {
 			overlay := newEnv(it.env)
 			r.ctl = ctlNone
 			overlay.vars["chosen"] = strings.Join(full, ">")
 			sc := &scope{env: overlay, params: it.params, entry: st, dir: it.prefix}
+			r.steps, r.limit = 0, maxEntryRun
 			if _, err := r.exec(it.body, sc); err != nil {
-				return err
+				if !errors.Is(err, errLimit) || r.expanded > maxExpansion || r.total > maxTotal {
+					return err
+				}
+				broken = "its GRUB commands stop at a " + err.Error()
 			}
 			r.ctl = ctlNone
 		}
@@ -223,7 +236,7 @@ func (r *grubRun) finish(g *gmenu, titles []string, index []int, m *Menu) error 
 			Initrds: st.initrds,
 			Cmdline: grubCmdline(st.args),
 			Source:  r.source,
-			Broken:  it.broken,
+			Broken:  broken,
 			index:   here,
 		}
 		if st.kernel == "" && st.other != "" && e.Broken == "" {
@@ -336,8 +349,9 @@ func (r *grubRun) exec(nodes []gnode, sc *scope) (bool, error) {
 			return ok, nil
 		}
 		r.steps++
-		if r.steps > maxSteps {
-			return false, fmt.Errorf("%w: more than %d commands run (a loop or recursion without end?)", errLimit, maxSteps)
+		r.total++
+		if r.steps > r.limit || r.total > maxTotal {
+			return false, fmt.Errorf("%w: more than %d commands run (a loop or recursion without end?)", errLimit, min(r.limit, maxTotal))
 		}
 		n := &nodes[i]
 		var err error
@@ -393,8 +407,8 @@ func (r *grubRun) exec(nodes []gnode, sc *scope) (bool, error) {
 					break
 				}
 				r.steps++
-				if r.steps > maxSteps {
-					return false, fmt.Errorf("%w: more than %d commands run (a loop without end?)", errLimit, maxSteps)
+				if r.steps > r.limit {
+					return false, fmt.Errorf("%w: more than %d commands run (a loop without end?)", errLimit, r.limit)
 				}
 			}
 			r.inLoop--
