@@ -1,6 +1,7 @@
 package bootentry
 
 import (
+	"fmt"
 	"io/fs"
 	"path"
 	"sort"
@@ -18,6 +19,7 @@ type blsEntry struct {
 	id, title, version, machineID, sortKey, arch string
 	linux                                        string
 	initrds, options                             []string
+	initrdLines                                  []string // as written, for blscfg
 }
 
 // parseBLSEntry parses one entry file.
@@ -47,6 +49,7 @@ func parseBLSEntry(id string, data []byte) blsEntry {
 			e.linux = val
 		case "initrd":
 			e.initrds = append(e.initrds, strings.Fields(val)...)
+			e.initrdLines = append(e.initrdLines, val)
 		case "options":
 			e.options = append(e.options, val)
 		}
@@ -75,9 +78,8 @@ func blsLess(a, b blsEntry) bool {
 	return CompareVersions(a.id, b.id) > 0
 }
 
-// readBLS reads dir/*.conf, sorted. vars expands $var in options (GRUB's
-// blscfg does this with its environment, e.g. Fedora's $kernelopts).
-func readBLS(fsys fs.FS, dir string, vars map[string]string) []blsEntry {
+// readBLS reads dir/*.conf, for this machine's architecture, unsorted.
+func readBLS(fsys fs.FS, dir string) []blsEntry {
 	ents, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return nil
@@ -96,14 +98,8 @@ func readBLS(fsys fs.FS, dir string, vars map[string]string) []blsEntry {
 		if e.linux == "" || (e.arch != "" && e.arch != "x64" && e.arch != "x86_64" && e.arch != "amd64") {
 			continue
 		}
-		if vars != nil {
-			for i, o := range e.options {
-				e.options[i] = expand(o, vars)
-			}
-		}
 		out = append(out, e)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return blsLess(out[i], out[j]) })
 	return out
 }
 
@@ -128,10 +124,11 @@ func (e blsEntry) entry(source string) Entry {
 // findBLS reads loader/entries and loader/loader.conf (default with globs,
 // timeout).
 func findBLS(fsys fs.FS) *Menu {
-	ents := readBLS(fsys, "loader/entries", nil)
+	ents := readBLS(fsys, "loader/entries")
 	if len(ents) == 0 {
 		return nil
 	}
+	sort.SliceStable(ents, func(i, j int) bool { return blsLess(ents[i], ents[j]) })
 	m := &Menu{Timeout: -1}
 	for _, e := range ents {
 		m.Entries = append(m.Entries, e.entry("bls:/loader/entries/"+e.id+".conf"))
@@ -161,4 +158,163 @@ func findBLS(fsys fs.FS) *Menu {
 		}
 	}
 	return m
+}
+
+// blscfg registers the Boot Loader Spec entries as menu entries, as the
+// blscfg command of Fedora's and RHEL's GRUB does: from $blsdir (default
+// /loader/entries, then /boot/loader/entries), newest first (by version
+// when every entry has one, then by file name, rpm's version order); the
+// title as written (the linux path when there is none), the file name as
+// id; $name references in options expanded now with the current variables
+// (RHEL 8's $kernelopts and $tuned_params from grubenv), the rest when the
+// entry runs, where words that expand to nothing (an empty $tuned_initrd)
+// are dropped, as in any GRUB command.
+func (r *grubRun) blscfg(sc *scope) error {
+	if sc.menu == nil {
+		return nil
+	}
+	dir, _ := sc.env.get("blsdir")
+	dir = strings.Trim(dir, "/")
+	if dir == "" {
+		dir = "loader/entries"
+	}
+	ents := readBLS(r.fsys, dir)
+	if len(ents) == 0 {
+		dir = "boot/loader/entries"
+		ents = readBLS(r.fsys, dir)
+	}
+	useVersion := true
+	for _, e := range ents {
+		if e.version == "" {
+			useVersion = false
+		}
+	}
+	sort.SliceStable(ents, func(i, j int) bool {
+		a, b := ents[i], ents[j]
+		if useVersion {
+			if c := rpmVercmp(a.version, b.version); c != 0 {
+				return c > 0
+			}
+		}
+		return rpmVercmp(a.id, b.id) > 0
+	})
+	for _, e := range ents {
+		r.entries++
+		if r.entries > maxEntries {
+			return fmt.Errorf("%w: more than %d menu entries", errLimit, maxEntries)
+		}
+		title := e.title
+		if title == "" {
+			title = e.linux
+		}
+		src := "linux " + e.linux
+		if len(e.options) > 0 {
+			src += " " + blsExpand(strings.Join(e.options, " "), sc)
+		}
+		if len(e.initrdLines) > 0 {
+			src += "\ninitrd " + strings.Join(e.initrdLines, " ")
+		}
+		it := &gitem{title: title, id: e.id, params: []string{title}, prefix: sc.dir, env: sc.env}
+		body, err := parseGrubScript(src)
+		if err != nil {
+			it.broken = "GRUB cannot read the entry's command: " + err.Error()
+		}
+		it.body = body
+		if it.body == nil {
+			it.body = []gnode{}
+		}
+		sc.menu.items = append(sc.menu.items, it)
+	}
+	return nil
+}
+
+// blsExpand substitutes $name (letters, digits, _) with the variable's
+// value, dropping unset ones, and keeps everything else as written.
+func blsExpand(s string, sc *scope) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if s[i] != '$' {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(s) && (isAlnum(s[j]) || s[j] == '_') {
+			j++
+		}
+		if v, ok := sc.env.get(s[i+1 : j]); ok && j > i+1 {
+			b.WriteString(v)
+		}
+		i = j
+	}
+	return b.String()
+}
+
+// rpmVercmp compares versions as rpm (and GRUB's blscfg) do: runs of digits
+// as numbers, runs of letters as strings, a number newer than letters,
+// other characters only separate, '~' older than anything.
+func rpmVercmp(a, b string) int {
+	if a == b {
+		return 0
+	}
+	sep := func(c byte) bool { return !isAlnum(c) && c != '~' }
+	for a != "" || b != "" {
+		for a != "" && sep(a[0]) {
+			a = a[1:]
+		}
+		for b != "" && sep(b[0]) {
+			b = b[1:]
+		}
+		if strings.HasPrefix(a, "~") || strings.HasPrefix(b, "~") {
+			if !strings.HasPrefix(a, "~") {
+				return 1
+			}
+			if !strings.HasPrefix(b, "~") {
+				return -1
+			}
+			a, b = a[1:], b[1:]
+			continue
+		}
+		if a == "" || b == "" {
+			break
+		}
+		num := isDigit(a[0])
+		class := func(c byte) bool {
+			if num {
+				return isDigit(c)
+			}
+			return isAlnum(c) && !isDigit(c)
+		}
+		i, j := 0, 0
+		for i < len(a) && class(a[i]) {
+			i++
+		}
+		for j < len(b) && class(b[j]) {
+			j++
+		}
+		if j == 0 {
+			if num {
+				return 1
+			}
+			return -1
+		}
+		x, y := a[:i], b[:j]
+		if num {
+			x, y = strings.TrimLeft(x, "0"), strings.TrimLeft(y, "0")
+			if len(x) != len(y) {
+				return cmpInt(len(x), len(y))
+			}
+		}
+		if c := strings.Compare(x, y); c != 0 {
+			return c
+		}
+		a, b = a[i:], b[j:]
+	}
+	switch {
+	case a == "" && b == "":
+		return 0
+	case a == "":
+		return -1
+	}
+	return 1
 }

@@ -1,10 +1,12 @@
 // Package bootentry finds the kernels a /boot partition offers, with their
 // initrds and command lines, the way the distro's own boot loader would:
-// GRUB's grub.cfg first, then the newest vmlinuz-<version> on the partition.
+// GRUB's grub.cfg (run as GRUB runs it, blscfg included), then Boot Loader
+// Spec entries, then extlinux/syslinux/isolinux configurations, then the
+// newest vmlinuz-<version> on the partition.
 //
 // It reads through an fs.FS rooted at the mounted /boot, never writes, and
-// treats every file as untrusted input: bounded sizes, no recursion limits
-// exceeded, errors instead of panics.
+// treats every file as untrusted input: bounded sizes, steps, nesting and
+// memory, errors instead of panics.
 package bootentry
 
 import (
@@ -86,6 +88,21 @@ func Find(fsys fs.FS, opt Options) (*Menu, error) {
 }
 
 func find(fsys fs.FS, opt Options) (*Menu, error) {
+	m, problems, err := findFirst(fsys, opt)
+	if err != nil {
+		return nil, err
+	}
+	// A configuration that could not be read is shown as a broken entry
+	// after the ones found elsewhere, so the menu says why it is missing.
+	for _, p := range problems {
+		if !strings.HasSuffix(p, ": no menuentry") {
+			m.Entries = append(m.Entries, Entry{Title: "(" + p + ")", Source: "romboot", Broken: "this configuration could not be read"})
+		}
+	}
+	return m, nil
+}
+
+func findFirst(fsys fs.FS, opt Options) (*Menu, []string, error) {
 	var problems []string
 	paths := append([]string(nil), grubPaths...)
 	if efi, err := fs.Glob(fsys, "EFI/*/grub.cfg"); err == nil {
@@ -106,24 +123,24 @@ func find(fsys fs.FS, opt Options) (*Menu, error) {
 			continue
 		}
 		if len(m.Entries) > 0 {
-			return m, nil
+			return m, problems, nil
 		}
 		problems = append(problems, p+": no menuentry")
 	}
 	if m := findBLS(fsys); m != nil {
-		return m, nil
+		return m, problems, nil
 	}
 	if m := findExtlinux(fsys); m != nil {
-		return m, nil
+		return m, problems, nil
 	}
 	m, err := fallback(fsys, opt.FallbackCmdline)
 	if err != nil {
 		if len(problems) > 0 {
-			return nil, fmt.Errorf("%w (%s)", err, strings.Join(problems, "; "))
+			return nil, nil, fmt.Errorf("%w (%s)", err, strings.Join(problems, "; "))
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return m, nil
+	return m, problems, nil
 }
 
 // Pick makes the entry named by a title, an id or a 1-based index the
@@ -185,6 +202,9 @@ func Resolve(fsys fs.FS, p string) string {
 func markBroken(fsys fs.FS, m *Menu) {
 	for i := range m.Entries {
 		e := &m.Entries[i]
+		if e.Broken != "" {
+			continue
+		}
 		if e.Kernel == "" {
 			e.Broken = "no linux line"
 			continue

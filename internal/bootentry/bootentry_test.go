@@ -83,13 +83,6 @@ func TestDistroFixtures(t *testing.T) {
 			{adv + "Arch Linux > Arch Linux, with Linux linux", "gnulinux-linux-advanced-" + archID, "/vmlinuz-linux", []string{"/intel-ucode.img", "/initramfs-linux.img"}, archRoot + " loglevel=3 quiet"},
 			{adv + "Arch Linux > Arch Linux, with Linux linux (fallback initramfs)", "gnulinux-linux-fallback-" + archID, "/vmlinuz-linux", []string{"/intel-ucode.img", "/initramfs-linux-fallback.img"}, archRoot + " loglevel=3 quiet"},
 		}, 0, 5},
-		// Arch's syslinux.cfg: relative paths, comma initrd lists, INCLUDE,
-		// initrd= inside APPEND, COM32 entries skipped, TIMEOUT in tenths.
-		{"extlinux", []want{
-			{"Arch Linux", "arch", "/vmlinuz-linux", []string{"/intel-ucode.img", "/initramfs-linux.img"}, archRoot},
-			{"Arch Linux Fallback", "archfallback", "/vmlinuz-linux", []string{"/initramfs-linux-fallback.img"}, archRoot},
-			{"Arch Linux LTS (single user)", "lts", "/vmlinuz-linux-lts", []string{"/initramfs-linux-lts.img"}, archRoot + " single"},
-		}, 0, 5},
 	}
 	for _, tc := range cases {
 		t.Run(tc.dir, func(t *testing.T) {
@@ -263,19 +256,34 @@ func FuzzBLS(f *testing.F) {
 }
 
 func FuzzExtlinux(f *testing.F) {
-	data, _ := os.ReadFile("testdata/extlinux/syslinux/syslinux.cfg")
-	f.Add(data)
+	for _, p := range []string{"testdata/extlinux/syslinux/syslinux.cfg", "testdata/debian-installer/isolinux/menu.cfg", "testdata/debian-installer/isolinux/adtxt.cfg"} {
+		data, _ := os.ReadFile(p)
+		f.Add(data)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// INCLUDE of itself must terminate.
-		_ = findExtlinux(fstest.MapFS{"extlinux/extlinux.conf": {Data: append([]byte("INCLUDE extlinux.conf\n"), b...)}})
+		m := findExtlinux(fstest.MapFS{"extlinux/extlinux.conf": {Data: append([]byte("INCLUDE extlinux.conf\n"), b...)}})
+		if m != nil && (m.Default < 0 || m.Default >= len(m.Entries)) {
+			t.Fatalf("default %d of %d entries", m.Default, len(m.Entries))
+		}
 	})
 }
 
 func FuzzGrub(f *testing.F) {
-	data, _ := os.ReadFile("testdata/debian12/grub/grub.cfg")
-	f.Add(data)
+	for _, p := range []string{"testdata/debian12/grub/grub.cfg", "testdata/rhel8/grub2/grub.cfg", "testdata/ubuntu2204/grub/grub.cfg", "testdata/yocto/EFI/BOOT/grub.cfg"} {
+		data, _ := os.ReadFile(p)
+		f.Add(data)
+	}
 	f.Add([]byte("menuentry a { linux /k }"))
+	f.Add([]byte("source custom.cfg\nload_env\nblscfg\nfor i in a b; do menuentry \"$i\" $i { linux /k $2 ${10} }; done\nif [ ( a -o ! b ) -a c ]; then set default=1; fi"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = parseGrub(fstest.MapFS{}, "grub/grub.cfg", b)
+		// The same bytes as grub.cfg, a sourced file, grubenv and a BLS
+		// entry: source, load_env and blscfg run on hostile input too.
+		file := &fstest.MapFile{Data: b}
+		fsys := fstest.MapFS{"grub/grub.cfg": file, "grub/custom.cfg": file, "grub/grubenv": file, "loader/entries/a.conf": file, "k": {Data: []byte("k")}}
+		m, err := parseGrub(fsys, "grub/grub.cfg", b)
+		if err == nil && (m.Default < 0 || m.Default >= max(len(m.Entries), 1)) {
+			t.Fatalf("default %d of %d entries", m.Default, len(m.Entries))
+		}
 	})
 }

@@ -9,258 +9,113 @@ import (
 	"strings"
 )
 
-// The GRUB subset grub-mkconfig and distro scripts emit: commands separated
-// by newlines or ';', words with '…', "…" and \ quoting, $var and ${var}
-// expansion, name=value and `set` assignments, if/elif/else/fi with `[ … ]`
-// tests, menuentry and submenu blocks, function definitions (skipped),
-// load_env from grubenv. Everything else (insmod, search, load_video, …) is
-// ignored: romboot already knows where /boot is.
+// grub.cfg is a program: romboot runs it the way GRUB's normal mode does,
+// with the commands that decide the menu, and ignores the rest (insmod,
+// search, load_video, …: romboot already knows where /boot is).
+//
+// Timing follows GRUB. The file runs to its end first: menuentry and
+// submenu only register their entries (title and options expanded then).
+// An entry's body runs when it is chosen, in the context the file left:
+// every variable set anywhere in the file, with its final value, and the
+// entry's arguments as $1 (the title), $2, … A submenu's body runs when the
+// submenu is entered, in a new context holding only the exported variables.
+// romboot runs every body to learn each entry's kernel, initrds and
+// command line, each on its own copy of the context.
 
 const (
-	maxCommands = 200000
-	maxDepth    = 32
+	maxSteps     = 50000   // commands run, over everything
+	maxDepth     = 32      // blocks, function calls and source files nested
+	maxSources   = 8       // source/configfile nested
+	maxValue     = 1 << 20 // bytes in one variable
+	maxExpansion = 1 << 24 // bytes produced by expanding words, over everything
+	maxEntries   = 1024    // menu entries
+	maxEntryRun  = 2000    // commands one entry body may run
+	maxTotal     = 200000  // commands run in all, entry bodies included
 )
 
-// gcmd is one parsed command; a block command (menuentry, submenu, function)
-// has its body.
-type gcmd struct {
-	words []string // raw, quotes intact; expanded when run
-	body  []gcmd
-	line  int
-}
+var errLimit = errors.New("resource limit")
 
-type grubLexer struct {
-	src   string
-	pos   int
-	line  int
-	count int
-}
-
-var errUnbalanced = errors.New("unbalanced braces")
-
-// parseBlock reads commands until EOF (top) or a lone '}' (inside a block).
-func (l *grubLexer) parseBlock(depth int, top bool) ([]gcmd, error) {
-	if depth > maxDepth {
-		return nil, fmt.Errorf("line %d: blocks nested deeper than %d", l.line, maxDepth)
-	}
-	var cmds []gcmd
-	for {
-		words, end, err := l.command()
-		if err != nil {
-			return nil, err
-		}
-		if len(words) > 0 {
-			l.count++
-			if l.count > maxCommands {
-				return nil, fmt.Errorf("more than %d commands", maxCommands)
-			}
-			if words[0] == "}" {
-				if top || len(words) > 1 {
-					return nil, fmt.Errorf("line %d: %w", l.line, errUnbalanced)
-				}
-				return cmds, nil
-			}
-			c := gcmd{words: words, line: l.line}
-			if words[len(words)-1] == "{" {
-				c.words = words[:len(words)-1]
-				if c.body, err = l.parseBlock(depth+1, false); err != nil {
-					return nil, err
-				}
-			}
-			if len(c.words) == 0 {
-				return nil, fmt.Errorf("line %d: a block without a command", l.line)
-			}
-			cmds = append(cmds, c)
-		}
-		if end {
-			if !top {
-				return nil, fmt.Errorf("line %d: missing '}': %w", l.line, errUnbalanced)
-			}
-			return cmds, nil
-		}
-	}
-}
-
-// command reads the words up to a newline, ';' or end of input. A '{' ends
-// the command (it opens a block) and a '}' is a command of its own.
-func (l *grubLexer) command() (words []string, eof bool, err error) {
-	var w strings.Builder
-	inWord := false
-	flush := func() {
-		if inWord {
-			words = append(words, w.String())
-			w.Reset()
-			inWord = false
-		}
-	}
-	for l.pos < len(l.src) {
-		c := l.src[l.pos]
-		switch {
-		case c == '\n':
-			l.line++
-			l.pos++
-			flush()
-			if len(words) > 0 {
-				return words, false, nil
-			}
-		case c == ';':
-			l.pos++
-			flush()
-			if len(words) > 0 {
-				return words, false, nil
-			}
-		case c == ' ' || c == '\t' || c == '\r':
-			l.pos++
-			flush()
-		case c == '#' && !inWord:
-			for l.pos < len(l.src) && l.src[l.pos] != '\n' {
-				l.pos++
-			}
-		case (c == '{' || c == '}') && !inWord && l.boundary(l.pos+1):
-			l.pos++
-			if c == '}' && len(words) > 0 {
-				l.pos-- // end this command first; '}' comes next
-				return words, false, nil
-			}
-			words = append(words, string(c))
-			return words, false, nil
-		case c == '\'':
-			end := strings.IndexByte(l.src[l.pos+1:], '\'')
-			if end < 0 {
-				return nil, false, fmt.Errorf("line %d: unterminated '", l.line)
-			}
-			s := l.src[l.pos : l.pos+end+2]
-			l.line += strings.Count(s, "\n")
-			w.WriteString(s)
-			l.pos += end + 2
-			inWord = true
-		case c == '"':
-			i := l.pos + 1
-			for i < len(l.src) && l.src[i] != '"' {
-				if l.src[i] == '\\' {
-					i++
-				}
-				i++
-			}
-			if i >= len(l.src) {
-				return nil, false, fmt.Errorf("line %d: unterminated \"", l.line)
-			}
-			s := l.src[l.pos : i+1]
-			l.line += strings.Count(s, "\n")
-			w.WriteString(s)
-			l.pos = i + 1
-			inWord = true
-		case c == '\\':
-			if l.pos+1 < len(l.src) && l.src[l.pos+1] == '\n' {
-				l.pos += 2 // line continuation
-				l.line++
-				continue
-			}
-			end := min(l.pos+2, len(l.src))
-			w.WriteString(l.src[l.pos:end])
-			l.pos = end
-			inWord = true
-		default:
-			w.WriteByte(c)
-			l.pos++
-			inWord = true
-		}
-	}
-	flush()
-	return words, true, nil
-}
-
-func (l *grubLexer) boundary(i int) bool {
-	return i >= len(l.src) || strings.IndexByte(" \t\r\n;", l.src[i]) >= 0
-}
-
-// expand removes quotes and substitutes variables in one raw word.
-func expand(raw string, vars map[string]string) string {
-	var b strings.Builder
-	for i := 0; i < len(raw); {
-		c := raw[i]
-		switch c {
-		case '\'':
-			end := strings.IndexByte(raw[i+1:], '\'')
-			if end < 0 {
-				b.WriteString(raw[i+1:])
-				return b.String()
-			}
-			b.WriteString(raw[i+1 : i+1+end])
-			i += end + 2
-		case '"':
-			i++
-			for i < len(raw) && raw[i] != '"' {
-				switch {
-				case raw[i] == '\\' && i+1 < len(raw) && strings.IndexByte("$\"\\", raw[i+1]) >= 0:
-					b.WriteByte(raw[i+1])
-					i += 2
-				case raw[i] == '$':
-					i = expandVar(raw, i, vars, &b)
-				default:
-					b.WriteByte(raw[i])
-					i++
-				}
-			}
-			i++
-		case '\\':
-			if i+1 < len(raw) {
-				b.WriteByte(raw[i+1])
-			}
-			i += 2
-		case '$':
-			i = expandVar(raw, i, vars, &b)
-		default:
-			b.WriteByte(c)
-			i++
-		}
-	}
-	return b.String()
-}
-
-// expandVar writes the value of the variable at raw[i] ('$') and returns the
-// index after it.
-func expandVar(raw string, i int, vars map[string]string, b *strings.Builder) int {
-	j := i + 1
-	if j < len(raw) && raw[j] == '{' {
-		end := strings.IndexByte(raw[j:], '}')
-		if end < 0 {
-			b.WriteString(raw[i:])
-			return len(raw)
-		}
-		b.WriteString(vars[raw[j+1:j+end]])
-		return j + end + 1
-	}
-	if j < len(raw) && (raw[j] == '#' || raw[j] == '?') {
-		j++
-	} else {
-		for j < len(raw) && (isAlnum(raw[j]) || raw[j] == '_') {
-			j++
-		}
-	}
-	if j == i+1 {
-		b.WriteByte('$')
-		return j
-	}
-	b.WriteString(vars[raw[i+1:j]])
-	return j
-}
-
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-// grubRun executes a parsed grub.cfg to collect its menu.
-type grubRun struct {
-	fsys     fs.FS
-	prefix   string // directory of grub.cfg inside fsys
-	source   string
+// genv is a variable context. An entry body runs on an overlay whose reads
+// fall through to the context the file left.
+type genv struct {
 	vars     map[string]string
 	exported map[string]bool
-	funcs    map[string][]gcmd
-	entries  []Entry
-	steps    int
-	calls    int
+	parent   *genv
+}
+
+func newEnv(parent *genv) *genv {
+	return &genv{vars: map[string]string{}, exported: map[string]bool{}, parent: parent}
+}
+
+func (e *genv) get(k string) (string, bool) {
+	for ; e != nil; e = e.parent {
+		if v, ok := e.vars[k]; ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func (e *genv) isExported(k string) bool {
+	for ; e != nil; e = e.parent {
+		if x, ok := e.exported[k]; ok {
+			return x
+		}
+	}
+	return false
+}
+
+// exports copies the exported variables into a new context (GRUB's
+// grub_env_context_open).
+func (e *genv) exports() *genv {
+	n := newEnv(nil)
+	var chain []*genv
+	for c := e; c != nil; c = c.parent {
+		chain = append(chain, c)
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		for k, x := range chain[i].exported {
+			n.exported[k] = x
+		}
+	}
+	for k, x := range n.exported {
+		if !x {
+			delete(n.exported, k)
+			continue
+		}
+		if v, ok := e.get(k); ok {
+			n.vars[k] = v
+		}
+	}
+	return n
+}
+
+// gmenu is a menu being built: what menuentry, submenu and blscfg register.
+type gmenu struct {
+	items []*gitem
+}
+
+type gitem struct {
+	submenu  bool
+	title    string
+	id       string
+	params   []string // $1 (the title), $2, …
+	body     []gnode
+	env      *genv // the context it was registered in
+	prefix   string
+	broken   string // why the entry cannot boot, known when registered
+	children []*gitem
+}
+
+// scope is what a running command sees.
+type scope struct {
+	env    *genv
+	params []string
+	menu   *gmenu      // where menuentry registers; nil inside an entry body
+	entry  *entryState // non-nil inside an entry body
+	dir    string      // directory of the file being run, inside fsys
+	depth  int
+	source int
 }
 
 // entryState collects a menuentry's kernel and initrds while its body runs.
@@ -268,59 +123,179 @@ type entryState struct {
 	kernel  string
 	args    []string
 	initrds []string
+	other   string // a non-Linux loader the entry uses (chainloader, …)
+}
+
+type ctl uint8
+
+const (
+	ctlNone ctl = iota
+	ctlReturn
+	ctlBreak
+	ctlContinue
+)
+
+// grubRun executes a grub.cfg.
+type grubRun struct {
+	fsys     fs.FS
+	source   string
+	funcs    map[string][]gnode
+	steps    int
+	limit    int // steps allowed: maxSteps, or what an entry body may use
+	total    int // steps over everything
+	expanded int
+	entries  int
+	ctl      ctl
+	loops    int // break/continue count
+	inLoop   int // loops running: break/continue outside one do nothing
+	inFunc   int // functions running: return outside one fails
 }
 
 func parseGrub(fsys fs.FS, cfgPath string, data []byte) (*Menu, error) {
-	l := &grubLexer{src: string(data), line: 1}
-	cmds, err := l.parseBlock(0, true)
+	nodes, err := parseGrubScript(string(data))
 	if err != nil {
 		return nil, err
 	}
-	r := &grubRun{
-		fsys:   fsys,
-		prefix: path.Dir(cfgPath),
-		source: "grub:/" + cfgPath,
-		vars: map[string]string{
-			// What GRUB itself defines, as the generated scripts test it.
-			"feature_menuentry_id":         "y",
-			"feature_default_font_path":    "y",
-			"feature_all_video_module":     "y",
-			"feature_timeout_style":        "y",
-			"feature_platform_search_hint": "y",
-			"grub_platform":                "pc",
-			"grub_cpu":                     "i386",
-			"prefix":                       "/" + path.Dir(cfgPath),
-			"config_directory":             "/" + path.Dir(cfgPath),
-			"root":                         "",
-		},
-		// GRUB runs a menu entry in a new context holding only the
-		// exported variables (root and prefix are exported by GRUB).
-		exported: map[string]bool{"root": true, "prefix": true, "config_directory": true},
-		funcs:    map[string][]gcmd{},
+	dir := path.Dir(cfgPath)
+	r := &grubRun{fsys: fsys, source: "grub:/" + cfgPath, funcs: map[string][]gnode{}, limit: maxSteps}
+	env := newEnv(nil)
+	// What GRUB itself defines, as the generated scripts test it.
+	for _, kv := range []string{
+		"feature_menuentry_id=y", "feature_default_font_path=y", "feature_all_video_module=y",
+		"feature_timeout_style=y", "feature_platform_search_hint=y", "feature_200_final=y",
+		"feature_nativedisk_cmd=y", "grub_platform=pc", "grub_cpu=i386", "root=",
+		"prefix=/" + dir, "config_directory=/" + dir, "cmdpath=/" + dir, "config_file=/" + cfgPath,
+	} {
+		k, v, _ := strings.Cut(kv, "=")
+		env.vars[k] = v
+		env.exported[k] = true
 	}
-	for k := range r.vars {
-		if strings.HasPrefix(k, "feature_") || strings.HasPrefix(k, "grub_") {
-			r.exported[k] = true
+	top := &gmenu{}
+	sc := &scope{env: env, menu: top, dir: dir}
+	if _, err := r.exec(nodes, sc); err != nil {
+		return nil, err
+	}
+	r.ctl = ctlNone
+	m := &Menu{Timeout: -1}
+	if err := r.finish(top, nil, nil, m); err != nil {
+		return nil, err
+	}
+	if t, ok := env.get("timeout"); ok {
+		if n, err := strconv.Atoi(strings.TrimSpace(t)); err == nil {
+			m.Timeout = n
 		}
 	}
-	var idx []int
-	r.run(cmds, nil, &idx, nil, 0)
-	m := &Menu{Entries: r.entries, Timeout: -1}
-	if t, err := strconv.Atoi(strings.TrimSpace(r.vars["timeout"])); err == nil {
-		m.Timeout = t
-	}
-	m.Default = r.pick(r.vars["default"])
+	def, _ := env.get("default")
+	m.Default = pickGrub(m.Entries, def)
 	return m, nil
 }
 
-// pick resolves a GRUB default: an index path ("1>2"), an id or a title
-// (also as "Submenu title>Entry title").
-func (r *grubRun) pick(def string) int {
+// finish runs the bodies of a finished menu's entries and enters its
+// submenus, appending the entries to m in menu order.
+func (r *grubRun) finish(g *gmenu, titles []string, index []int, m *Menu) error {
+	for pos, it := range g.items {
+		full := append(append([]string(nil), titles...), it.title)
+		here := append(append([]int(nil), index...), pos)
+		if it.submenu {
+			sub := it.env.exports()
+			inner := &gmenu{}
+			r.steps, r.limit = 0, maxSteps
+			sc := &scope{env: sub, params: it.params, menu: inner, dir: it.prefix}
+			r.ctl = ctlNone
+			if _, err := r.exec(it.body, sc); err != nil {
+				return err
+			}
+			if err := r.finish(inner, full, here, m); err != nil {
+				return err
+			}
+			continue
+		}
+		// An entry body runs on its own budget: one that loops is
+		// broken, the others still boot (GRUB hangs only when it is
+		// chosen).
+		st := &entryState{}
+		broken := it.broken
+		if it.body != nil {
+			overlay := newEnv(it.env)
+			r.ctl = ctlNone
+			overlay.vars["chosen"] = strings.Join(full, ">")
+			sc := &scope{env: overlay, params: it.params, entry: st, dir: it.prefix}
+			r.steps, r.limit = 0, maxEntryRun
+			if _, err := r.exec(it.body, sc); err != nil {
+				if !errors.Is(err, errLimit) || r.expanded > maxExpansion || r.total > maxTotal {
+					return err
+				}
+				broken = "its GRUB commands stop at a " + err.Error()
+			}
+			r.ctl = ctlNone
+		}
+		e := Entry{
+			Title:   strings.Join(full, " > "),
+			ID:      it.id,
+			Kernel:  st.kernel,
+			Initrds: st.initrds,
+			Cmdline: grubCmdline(st.args),
+			Source:  r.source,
+			Broken:  broken,
+			index:   here,
+		}
+		if st.kernel == "" && st.other != "" && e.Broken == "" {
+			e.Broken = st.other + " entry: not a Linux kernel"
+		}
+		m.Entries = append(m.Entries, e)
+	}
+	return nil
+}
+
+// grubCmdline joins the linux command's arguments as GRUB's loader does:
+// an argument holding a space is put in double quotes, and a double quote
+// or backslash inside it is escaped, so the kernel reads it back as one.
+func grubCmdline(args []string) string {
+	var b strings.Builder
+	for i, a := range args {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if !strings.ContainsAny(a, " \t") {
+			b.WriteString(a)
+			continue
+		}
+		b.WriteByte('"')
+		for j := 0; j < len(a); j++ {
+			if a[j] == '"' || a[j] == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(a[j])
+		}
+		b.WriteByte('"')
+	}
+	return b.String()
+}
+
+// pickGrub resolves GRUB's default: a menu position path ("1>2"), an id or
+// a title, each step of a path naming a submenu ('>' inside a title is
+// written '>>').
+func pickGrub(entries []Entry, def string) int {
 	def = strings.TrimSpace(def)
 	if def == "" {
 		return 0
 	}
-	parts := strings.Split(def, ">")
+	var parts []string
+	var cur strings.Builder
+	for i := 0; i < len(def); i++ {
+		if def[i] == '>' {
+			if i+1 < len(def) && def[i+1] == '>' {
+				cur.WriteByte('>')
+				i++
+				continue
+			}
+			parts = append(parts, cur.String())
+			cur.Reset()
+			continue
+		}
+		cur.WriteByte(def[i])
+	}
+	parts = append(parts, cur.String())
 	var want []int
 	for _, p := range parts {
 		n, err := strconv.Atoi(strings.TrimSpace(p))
@@ -330,19 +305,20 @@ func (r *grubRun) pick(def string) int {
 		}
 		want = append(want, n)
 	}
-	for i, e := range r.entries {
+	for i, e := range entries {
 		if want != nil && equalInts(e.index, want) {
 			return i
 		}
 	}
-	for i, e := range r.entries {
-		if e.ID == def || e.Title == def || strings.ReplaceAll(e.Title, " > ", ">") == def {
+	joined := strings.Join(parts, " > ")
+	for i, e := range entries {
+		if e.ID == def || e.Title == joined {
 			return i
 		}
 	}
-	// The last component may name an entry inside a submenu by id.
+	// The last step may name an entry inside a submenu by id.
 	last := parts[len(parts)-1]
-	for i, e := range r.entries {
+	for i, e := range entries {
 		if e.ID != "" && e.ID == last {
 			return i
 		}
@@ -362,333 +338,737 @@ func equalInts(a, b []int) bool {
 	return true
 }
 
-// run executes cmds. titles is the submenu path; idx counts menu items at
-// this level; entry is non-nil inside a menuentry body.
-func (r *grubRun) run(cmds []gcmd, titles []string, idx *[]int, entry *entryState, depth int) {
-	level := 0
-	for i := 0; i < len(cmds); i++ {
-		r.steps++
-		if r.steps > maxCommands || depth > maxDepth {
-			return
+// exec runs statements; ok is the status of the last command.
+func (r *grubRun) exec(nodes []gnode, sc *scope) (bool, error) {
+	ok := true
+	if sc.depth > maxDepth {
+		return false, fmt.Errorf("%w: blocks, functions and files nested deeper than %d", errLimit, maxDepth)
+	}
+	for i := range nodes {
+		if r.ctl != ctlNone {
+			return ok, nil
 		}
-		c := cmds[i]
-		name := expand(c.words[0], r.vars)
-		switch {
-		case name == "if":
-			end, branches := r.ifBranches(cmds, i)
-			for _, br := range branches {
-				if br.cond == nil || r.test(br.cond) {
-					r.run(br.body, titles, idx, entry, depth+1)
+		r.steps++
+		r.total++
+		if r.steps > r.limit || r.total > maxTotal {
+			return false, fmt.Errorf("%w: more than %d commands run (a loop or recursion without end?)", errLimit, min(r.limit, maxTotal))
+		}
+		n := &nodes[i]
+		var err error
+		switch n.kind {
+		case nIf:
+			ok = true
+			for _, arm := range n.arms {
+				run := true
+				if arm.cond != nil {
+					if run, err = r.exec(arm.cond, sc); err != nil {
+						return false, err
+					}
+				}
+				if run {
+					ok, err = r.exec(arm.body, sc)
 					break
 				}
 			}
-			i = end
-		case name == "menuentry" || name == "submenu":
-			title, id := r.entryTitle(c.words[1:])
-			here := append(append([]int(nil), (*idx)...), level)
-			level++
-			full := append(append([]string(nil), titles...), title)
-			if name == "submenu" {
-				r.run(c.body, full, &here, nil, depth+1)
-				continue
+		case nFor:
+			r.inLoop++
+			var list []string
+			if list, err = r.expandAll(n.words[1:], sc); err != nil {
+				return false, err
 			}
-			saved := r.vars
-			r.vars = r.entryContext()
-			st := &entryState{}
-			r.run(c.body, full, idx, st, depth+1)
-			r.vars = saved
-			r.entries = append(r.entries, Entry{
-				Title:   strings.Join(full, " > "),
-				ID:      id,
-				Kernel:  st.kernel,
-				Initrds: st.initrds,
-				Cmdline: strings.Join(st.args, " "),
-				Source:  r.source,
-				index:   here,
-			})
-		case name == "function":
-			if len(c.words) > 1 {
-				r.funcs[expand(c.words[1], r.vars)] = c.body
-			}
-		case name == "export":
-			for _, w := range r.expandAll(c.words[1:]) {
-				r.exported[w] = true
-			}
-		case r.funcs[name] != nil:
-			r.call(name, r.expandAll(c.words[1:]), titles, idx, entry, depth)
-		case name == "set" && len(c.words) > 1:
-			r.assign(expand(c.words[1], r.vars))
-		case strings.Contains(name, "=") && !strings.HasPrefix(name, "="):
-			r.assign(name)
-		case name == "blscfg":
-			r.blscfg(&level, idx)
-		case name == "load_env":
-			r.loadEnv(c.words[1:])
-		case entry != nil && (name == "linux" || name == "linux16" || name == "linuxefi"):
-			args := r.expandAll(c.words[1:])
-			if len(args) > 0 {
-				entry.kernel, entry.args = args[0], args[1:]
-			}
-		case entry != nil && (name == "initrd" || name == "initrd16" || name == "initrdefi"):
-			entry.initrds = r.expandAll(c.words[1:])
-		}
-	}
-}
-
-// entryContext is the variables a menu entry's body sees: the exported ones.
-func (r *grubRun) entryContext() map[string]string {
-	c := make(map[string]string, len(r.exported))
-	for k := range r.exported {
-		if v, ok := r.vars[k]; ok {
-			c[k] = v
-		}
-	}
-	return c
-}
-
-// maxCalls bounds function calls (a recursive function must not hang us).
-const maxCalls = 10000
-
-// call runs a function defined in the file with its positional parameters;
-// GRUB functions share the caller's variables.
-func (r *grubRun) call(name string, args []string, titles []string, idx *[]int, entry *entryState, depth int) {
-	r.calls++
-	if r.calls > maxCalls {
-		return
-	}
-	saved := map[string]string{}
-	for i := 1; i <= 9; i++ {
-		k := strconv.Itoa(i)
-		saved[k] = r.vars[k]
-		r.vars[k] = ""
-		if i <= len(args) {
-			r.vars[k] = args[i-1]
-		}
-	}
-	saved["#"] = r.vars["#"]
-	r.vars["#"] = strconv.Itoa(len(args))
-	r.run(r.funcs[name], titles, idx, entry, depth+1)
-	for k, v := range saved {
-		r.vars[k] = v
-	}
-}
-
-func (r *grubRun) expandAll(words []string) []string {
-	out := make([]string, 0, len(words))
-	for _, w := range words {
-		if s := expand(w, r.vars); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func (r *grubRun) assign(kv string) {
-	k, v, _ := strings.Cut(kv, "=")
-	if k != "" {
-		r.vars[k] = v
-	}
-}
-
-// entryTitle returns the title and --id of a menuentry's arguments.
-func (r *grubRun) entryTitle(words []string) (title, id string) {
-	args := r.expandAll(words)
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--id" || a == "--class" || a == "--users" || a == "--hotkey":
-			if i+1 < len(args) {
-				if a == "--id" {
-					id = args[i+1]
+			ok = true
+			for _, v := range list {
+				if err = r.set(sc, n.words[0], v); err != nil {
+					return false, err
 				}
-				i++
-			}
-		case strings.HasPrefix(a, "--id="):
-			id = strings.TrimPrefix(a, "--id=")
-		case strings.HasPrefix(a, "--"):
-		case title == "":
-			title = a
-		}
-	}
-	return title, id
-}
-
-type branch struct {
-	cond []string // nil for else
-	body []gcmd
-}
-
-// ifBranches splits if … then … elif … else … fi starting at cmds[i] and
-// returns the index of the "fi" and the branches.
-func (r *grubRun) ifBranches(cmds []gcmd, i int) (int, []branch) {
-	var brs []branch
-	cur := branch{cond: cmds[i].words[1:]}
-	depth := 0
-	inBody := false
-	for j := i + 1; j < len(cmds); j++ {
-		w := cmds[j].words
-		switch {
-		case w[0] == "if":
-			depth++
-		case w[0] == "fi" && depth > 0:
-			depth--
-		case depth == 0 && w[0] == "then":
-			inBody = true
-			if len(w) > 1 {
-				cur.body = append(cur.body, gcmd{words: w[1:], body: cmds[j].body, line: cmds[j].line})
-			}
-			continue
-		case depth == 0 && (w[0] == "elif" || w[0] == "else"):
-			brs = append(brs, cur)
-			cur = branch{}
-			if w[0] == "elif" {
-				cur.cond = w[1:]
-				inBody = false
-			} else {
-				inBody = true
-				if len(w) > 1 {
-					cur.body = append(cur.body, gcmd{words: w[1:], body: cmds[j].body, line: cmds[j].line})
+				if ok, err = r.exec(n.body, sc); err != nil {
+					return false, err
+				}
+				if r.loopCtl() {
+					break
 				}
 			}
-			continue
-		case depth == 0 && w[0] == "fi":
-			return j, append(brs, cur)
+			r.inLoop--
+		case nWhile, nUntil:
+			r.inLoop++
+			ok = true
+			for {
+				var c bool
+				if c, err = r.exec(n.cond, sc); err != nil {
+					return false, err
+				}
+				if c != (n.kind == nWhile) {
+					break
+				}
+				if ok, err = r.exec(n.body, sc); err != nil {
+					return false, err
+				}
+				if r.loopCtl() {
+					break
+				}
+				r.steps++
+				if r.steps > r.limit {
+					return false, fmt.Errorf("%w: more than %d commands run (a loop without end?)", errLimit, r.limit)
+				}
+			}
+			r.inLoop--
+		case nFunc:
+			r.funcs[n.words[0]] = n.body
+		case nMenu:
+			ok, err = r.register(n, sc)
+		case nCmd:
+			ok, err = r.command(n, sc)
 		}
-		if inBody {
-			cur.body = append(cur.body, cmds[j])
-		} else if cur.cond != nil {
-			cur.cond = append(cur.cond, w...) // a condition spanning commands
+		if err != nil {
+			return false, err
 		}
 	}
-	return len(cmds), append(brs, cur) // unterminated if: run what we have
+	return ok, nil
 }
 
-// test evaluates an if condition: `[ … ]`/`test …`, or a command, which is
-// false unless it is one romboot knows succeeds (search, true).
-func (r *grubRun) test(cond []string) bool {
-	args := r.expandAllKeepEmpty(cond)
-	if len(args) == 0 {
-		return false
-	}
-	neg := false
-	if args[0] == "!" {
-		neg, args = true, args[1:]
-	}
-	if len(args) == 0 {
-		return neg
-	}
-	var res bool
-	switch args[0] {
-	case "[":
-		if len(args) > 1 && args[len(args)-1] == "]" {
-			args = args[1 : len(args)-1]
-		} else {
-			args = args[1:]
+// loopCtl consumes a break or continue at the end of a loop iteration and
+// says whether the loop ends.
+func (r *grubRun) loopCtl() bool {
+	switch r.ctl {
+	case ctlBreak:
+		r.loops--
+		if r.loops <= 0 {
+			r.ctl, r.loops = ctlNone, 0
 		}
-		res = r.evalTest(args)
-	case "test":
-		res = r.evalTest(args[1:])
-	case "true", "search":
-		res = true
-	default:
-		res = false
-	}
-	return res != neg
-}
-
-func (r *grubRun) expandAllKeepEmpty(words []string) []string {
-	out := make([]string, len(words))
-	for i, w := range words {
-		out[i] = expand(w, r.vars)
-	}
-	return out
-}
-
-func (r *grubRun) evalTest(a []string) bool {
-	if len(a) > 0 && a[0] == "!" {
-		return !r.evalTest(a[1:])
-	}
-	switch len(a) {
-	case 0:
-		return false
-	case 1:
-		return a[0] != ""
-	case 2:
-		switch a[0] {
-		case "-n":
-			return a[1] != ""
-		case "-z":
-			return a[1] == ""
-		case "-e", "-f", "-s", "-d":
-			p := strings.TrimPrefix(Resolve(r.fsys, a[1]), "/")
-			st, err := fs.Stat(r.fsys, p)
-			if err != nil {
-				return false
-			}
-			switch a[0] {
-			case "-s":
-				return st.Size() > 0
-			case "-d":
-				return st.IsDir()
-			case "-f":
-				return st.Mode().IsRegular()
-			}
-			return true
-		}
-	case 3:
-		switch a[1] {
-		case "=", "==":
-			return a[0] == a[2]
-		case "!=":
-			return a[0] != a[2]
-		case "-eq", "-ne", "-lt", "-le", "-gt", "-ge":
-			x, err1 := strconv.Atoi(a[0])
-			y, err2 := strconv.Atoi(a[2])
-			if err1 != nil || err2 != nil {
-				return false
-			}
-			return map[string]bool{"-eq": x == y, "-ne": x != y, "-lt": x < y, "-le": x <= y, "-gt": x > y, "-ge": x >= y}[a[1]]
-		}
+		return true
+	case ctlContinue:
+		r.ctl = ctlNone
+	case ctlReturn:
+		return true
 	}
 	return false
 }
 
-// blscfg adds the Boot Loader Spec entries as menu entries, as Fedora's and
-// RHEL's GRUB does, expanding $variables in their options.
-func (r *grubRun) blscfg(level *int, idx *[]int) {
-	dir := "loader/entries"
-	if _, err := fs.Stat(r.fsys, dir); err != nil {
-		dir = "boot/loader/entries"
+// register handles menuentry and submenu: the options and title are
+// expanded now, the body runs later.
+func (r *grubRun) register(n *gnode, sc *scope) (bool, error) {
+	args, err := r.expandAll(n.words[1:], sc)
+	if err != nil {
+		return false, err
 	}
-	for _, b := range readBLS(r.fsys, dir, r.vars) {
-		e := b.entry(r.source + " (blscfg " + dir + "/" + b.id + ".conf)")
-		e.index = append(append([]int(nil), (*idx)...), *level)
-		*level++
-		r.entries = append(r.entries, e)
+	if sc.menu == nil {
+		return true, nil // a menuentry inside an entry body: not in the menu we show
+	}
+	r.entries++
+	if r.entries > maxEntries {
+		return false, fmt.Errorf("%w: more than %d menu entries", errLimit, maxEntries)
+	}
+	it := &gitem{submenu: n.words[0] == "submenu", body: n.body, prefix: sc.dir, env: sc.env}
+	if it.body == nil {
+		it.body = []gnode{}
+	}
+	var params []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			params = append(params, args[i+1:]...)
+			break
+		}
+		name, val, hasVal := strings.Cut(a, "=")
+		switch name {
+		case "--class", "--users", "--hotkey", "--id", "--source":
+			// A long option with a value takes the next argument when
+			// it has no "=", even an empty one (GRUB's argument parser).
+			if !hasVal {
+				if i+1 >= len(args) {
+					return true, nil // GRUB: "missing mandatory option", no entry
+				}
+				i++
+				val = args[i]
+			}
+			if name == "--id" {
+				it.id = val
+			}
+			continue
+		case "--unrestricted":
+			continue
+		}
+		if strings.HasPrefix(a, "--") {
+			return true, nil // GRUB: "unknown argument", no entry
+		}
+		params = append(params, a)
+	}
+	if len(params) == 0 {
+		return true, nil // GRUB refuses an entry without a title
+	}
+	it.title = params[0]
+	it.params = params
+	sc.menu.items = append(sc.menu.items, it)
+	return true, nil
+}
+
+// command runs one simple command.
+func (r *grubRun) command(n *gnode, sc *scope) (bool, error) {
+	// name=value is an assignment when the name is a plain identifier.
+	if k, v, ok := strings.Cut(n.words[0], "="); ok && len(n.words) == 1 && isName(k) {
+		val, err := r.expandJoined(v, sc)
+		if err != nil {
+			return false, err
+		}
+		return true, r.set(sc, k, val)
+	}
+	argv, err := r.expandAll(n.words, sc)
+	if err != nil {
+		return false, err
+	}
+	if len(argv) == 0 {
+		return true, nil
+	}
+	name, args := argv[0], argv[1:]
+	if body, ok := r.funcs[name]; ok {
+		return r.call(body, args, sc)
+	}
+	switch name {
+	case "set":
+		if len(args) == 0 {
+			return true, nil
+		}
+		k, v, _ := strings.Cut(args[0], "=")
+		if !isName(k) {
+			return false, nil
+		}
+		return true, r.set(sc, k, v)
+	case "unset":
+		for _, k := range args {
+			sc.env.vars[k] = ""
+			delete(sc.env.vars, k)
+			if sc.env.parent != nil {
+				sc.env.vars[k] = "" // hide the parent's value
+			}
+		}
+	case "export":
+		for _, k := range args {
+			sc.env.exported[k] = true
+		}
+	case "setparams":
+		sc.params = append([]string(nil), args...)
+	case "shift":
+		k := 1
+		if len(args) > 0 {
+			if v, err := strconv.Atoi(args[0]); err == nil && v >= 0 {
+				k = v
+			}
+		}
+		if k > len(sc.params) {
+			return false, nil
+		}
+		sc.params = sc.params[k:]
+	case "return":
+		if r.inFunc == 0 {
+			return false, nil
+		}
+		r.ctl = ctlReturn
+		return len(args) == 0 || args[0] == "0", nil
+	case "break", "continue":
+		if r.inLoop == 0 {
+			return true, nil
+		}
+		r.ctl, r.loops = ctlBreak, 1
+		if name == "continue" {
+			r.ctl = ctlContinue
+		}
+		if len(args) > 0 {
+			if v, err := strconv.Atoi(args[0]); err == nil && v > 0 {
+				r.loops = v
+			}
+		}
+	case "true", ":":
+	case "false":
+		return false, nil
+	case "[", "test":
+		// GRUB drops a final "]" for both and requires it for neither.
+		if len(args) > 0 && args[len(args)-1] == "]" {
+			args = args[:len(args)-1]
+		}
+		return r.test(args), nil
+	case "source", ".", "configfile":
+		if len(args) == 0 {
+			return false, nil
+		}
+		return r.sourceFile(name, args[0], sc)
+	case "load_env":
+		return r.loadEnv(args, sc)
+	case "blscfg", "bls_import":
+		return true, r.blscfg(sc)
+	case "linux", "linux16", "linuxefi":
+		if sc.entry != nil && len(args) > 0 {
+			sc.entry.kernel = absolute(args[0])
+			sc.entry.args = args[1:]
+		}
+	case "initrd", "initrd16", "initrdefi":
+		if sc.entry != nil {
+			sc.entry.initrds = nil
+			for _, a := range args {
+				if !strings.HasPrefix(a, "--") {
+					sc.entry.initrds = append(sc.entry.initrds, absolute(a))
+				}
+			}
+		}
+	case "chainloader", "multiboot", "multiboot2", "kfreebsd", "knetbsd", "kopenbsd", "appleloader", "legacy_kernel", "xnu_kernel", "xnu_kernel64", "ntldr", "freedos", "plan9", "truecrypt":
+		if sc.entry != nil {
+			sc.entry.other = name
+		}
+	case "keystatus":
+		return false, nil // no key is held down
+	}
+	return true, nil
+}
+
+// absolute keeps GRUB paths as written: they are relative to the device
+// root, so a path without a leading / or device is made absolute.
+func absolute(p string) string {
+	if strings.HasPrefix(p, "/") || strings.HasPrefix(p, "(") {
+		return p
+	}
+	return "/" + p
+}
+
+// call runs a function with its own positional parameters; variables are
+// shared with the caller, as in GRUB.
+func (r *grubRun) call(body []gnode, args []string, sc *scope) (bool, error) {
+	inner := *sc
+	inner.params = args
+	inner.depth = sc.depth + 1
+	r.inFunc++
+	ok, err := r.exec(body, &inner)
+	r.inFunc--
+	if r.ctl == ctlReturn {
+		r.ctl = ctlNone
+	}
+	return ok, err
+}
+
+// sourceFile runs another script file: source (and '.') in the current
+// context, configfile in a new one holding the exported variables. A
+// missing file fails the command, as in GRUB, and the script goes on.
+func (r *grubRun) sourceFile(cmd, name string, sc *scope) (bool, error) {
+	if sc.source >= maxSources {
+		return false, fmt.Errorf("%w: %s %s: files nested deeper than %d", errLimit, cmd, name, maxSources)
+	}
+	p := name
+	if !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "(") {
+		p = path.Join("/", sc.dir, p)
+	}
+	p = strings.TrimPrefix(Resolve(r.fsys, p), "/")
+	data, err := readBounded(r.fsys, p)
+	if err != nil {
+		return false, nil
+	}
+	nodes, err := parseGrubScript(string(data))
+	if err != nil {
+		return false, fmt.Errorf("%s %s: %w", cmd, name, err)
+	}
+	inner := *sc
+	inner.dir = path.Dir(p)
+	inner.depth = sc.depth + 1
+	inner.source = sc.source + 1
+	if cmd == "configfile" {
+		inner.env = sc.env.exports()
+		inner.params = nil
+	}
+	ok, err := r.exec(nodes, &inner)
+	if r.ctl == ctlReturn {
+		r.ctl = ctlNone
+	}
+	return ok, err
+}
+
+func isName(s string) bool {
+	if s == "" || isDigit(s[0]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isAlnum(s[i]) && s[i] != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+func (r *grubRun) set(sc *scope, k, v string) error {
+	if len(v) > maxValue {
+		return fmt.Errorf("%w: variable %s grows past %d bytes", errLimit, k, maxValue)
+	}
+	sc.env.vars[k] = v
+	return nil
+}
+
+// lookup returns a variable or a special parameter.
+func (r *grubRun) lookup(sc *scope, name string) (string, bool) {
+	switch {
+	case name == "#":
+		return strconv.Itoa(len(sc.params)), true
+	case name == "@" || name == "*":
+		return strings.Join(sc.params, " "), true
+	case name == "?":
+		return "0", true
+	case name != "" && isDigit(name[0]):
+		n, err := strconv.Atoi(name)
+		if err != nil || n < 1 || n > len(sc.params) {
+			return "", false
+		}
+		return sc.params[n-1], true
+	}
+	return sc.env.get(name)
+}
+
+// expandAll expands words into arguments, as GRUB does: quotes removed,
+// variables substituted, an unquoted substitution split at blanks, and a
+// word that expands to nothing without quotes dropped.
+func (r *grubRun) expandAll(words []string, sc *scope) ([]string, error) {
+	var out []string
+	for _, w := range words {
+		fields, err := r.expandWord(w, sc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, fields...)
+	}
+	return out, nil
+}
+
+// expandJoined expands the value of an assignment: no field splitting.
+func (r *grubRun) expandJoined(w string, sc *scope) (string, error) {
+	f, err := r.expandWordSplit(w, sc, false)
+	return strings.Join(f, ""), err
+}
+
+func (r *grubRun) expandWord(w string, sc *scope) ([]string, error) {
+	return r.expandWordSplit(w, sc, true)
+}
+
+// wordExpander builds the fields of one word; the first error sticks.
+type wordExpander struct {
+	r      *grubRun
+	b      strings.Builder
+	have   bool // the current field exists (it may be empty but quoted)
+	fields []string
+	err    error
+}
+
+func (x *wordExpander) emit() {
+	if x.have {
+		x.fields = append(x.fields, x.b.String())
+	}
+	x.b.Reset()
+	x.have = false
+}
+
+func (x *wordExpander) add(s string) {
+	x.have = true
+	x.r.expanded += len(s)
+	if x.r.expanded > maxExpansion || x.b.Len()+len(s) > maxValue {
+		if x.err == nil {
+			x.err = fmt.Errorf("%w: expanding words produced more than %d bytes", errLimit, maxValue)
+		}
+		return
+	}
+	x.b.WriteString(s)
+}
+
+// split adds an unquoted variable's value, a new field at each blank.
+func (x *wordExpander) split(v string) {
+	for v != "" {
+		i := strings.IndexAny(v, " \t\n")
+		if i < 0 {
+			x.add(v)
+			return
+		}
+		if i > 0 {
+			x.add(v[:i])
+		}
+		x.emit()
+		v = v[i+1:]
 	}
 }
 
-// loadEnv reads the grubenv block next to grub.cfg (or the file given with
-// -f) into the variables.
-func (r *grubRun) loadEnv(args []string) {
-	file := path.Join(r.prefix, "grubenv")
-	words := r.expandAll(args)
-	for i := 0; i < len(words); i++ {
-		if (words[i] == "-f" || words[i] == "--file") && i+1 < len(words) {
-			file = strings.TrimPrefix(Resolve(r.fsys, words[i+1]), "/")
+func (r *grubRun) expandWordSplit(raw string, sc *scope, split bool) ([]string, error) {
+	x := &wordExpander{r: r}
+	variable := func(i int, quoted bool) int {
+		name, next := varName(raw, i)
+		if next == i+1 {
+			x.add("$")
+		} else if v, _ := r.lookup(sc, name); v != "" {
+			if quoted || !split {
+				x.add(v)
+			} else {
+				x.split(v)
+			}
+		}
+		return next
+	}
+	for i := 0; i < len(raw) && x.err == nil; {
+		switch c := raw[i]; c {
+		case '\'':
+			end := strings.IndexByte(raw[i+1:], '\'')
+			if end < 0 {
+				end = len(raw) - i - 1
+			}
+			x.add(raw[i+1 : i+1+end])
+			i += end + 2
+		case '"':
+			x.add("")
+			for i++; i < len(raw) && raw[i] != '"'; {
+				switch {
+				case raw[i] == '\\' && i+1 < len(raw) && strings.IndexByte("$\"\\\n", raw[i+1]) >= 0:
+					if raw[i+1] != '\n' {
+						x.add(raw[i+1 : i+2])
+					}
+					i += 2
+				case raw[i] == '$':
+					i = variable(i, true)
+				default:
+					x.add(raw[i : i+1])
+					i++
+				}
+			}
+			i++
+		case '\\':
+			// Outside quotes a backslash takes the next character
+			// literally: \x20 is "x20", not a space (GRUB's lexer).
+			if i+1 < len(raw) && raw[i+1] != '\n' {
+				x.add(raw[i+1 : i+2])
+			}
+			i += 2
+		case '$':
+			i = variable(i, false)
+		default:
+			x.add(raw[i : i+1])
 			i++
 		}
 	}
-	data, err := readBounded(r.fsys, file)
+	if x.err != nil {
+		return nil, x.err
+	}
+	x.emit()
+	if !split && len(x.fields) == 0 {
+		x.fields = []string{""}
+	}
+	return x.fields, nil
+}
+
+// varName reads the reference at raw[i] ('$'): $name, ${name}, $1…, $#,
+// $?, $@, $*. It returns the name and the index after the reference; next
+// is i+1 when there is no reference.
+func varName(raw string, i int) (string, int) {
+	j := i + 1
+	if j < len(raw) && raw[j] == '{' {
+		end := strings.IndexByte(raw[j:], '}')
+		if end < 0 {
+			return "", i + 1
+		}
+		return raw[j+1 : j+end], j + end + 1
+	}
+	switch {
+	case j < len(raw) && strings.IndexByte("#?@*", raw[j]) >= 0:
+		return raw[j : j+1], j + 1
+	case j < len(raw) && isDigit(raw[j]):
+		for j < len(raw) && isDigit(raw[j]) {
+			j++
+		}
+	case j < len(raw) && (isAlnum(raw[j]) || raw[j] == '_'):
+		for j < len(raw) && (isAlnum(raw[j]) || raw[j] == '_') {
+			j++
+		}
+	}
+	return raw[i+1 : j], j
+}
+
+// test evaluates GRUB's test / [ expression: binary and unary operators,
+// '!' negating the next term, '-a' (implicit between terms), '-o', and
+// parentheses, left to right as GRUB's test command does.
+func (r *grubRun) test(args []string) bool {
+	pos := 0
+	return r.testExpr(args, &pos, 0)
+}
+
+func (r *grubRun) testExpr(a []string, pos *int, depth int) bool {
+	and, or, invert := true, false, false
+	val := func(v bool) {
+		if invert {
+			v = !v
+		}
+		and = and && v
+		invert = false
+	}
+	for *pos < len(a) {
+		p := *pos
+		if p+2 < len(a) {
+			if v, ok := r.binary(a[p], a[p+1], a[p+2]); ok {
+				val(v)
+				*pos += 3
+				continue
+			}
+		}
+		if p+1 < len(a) {
+			if v, ok := r.unary(a[p], a[p+1]); ok {
+				val(v)
+				*pos += 2
+				continue
+			}
+		}
+		switch a[p] {
+		case ")":
+			*pos++
+			return or || and
+		case "(":
+			*pos++
+			if depth < maxDepth {
+				val(r.testExpr(a, pos, depth+1))
+			}
+			continue
+		case "!":
+			invert = !invert
+		case "-a":
+		case "-o":
+			or = or || and
+			and = true
+		default:
+			val(a[p] != "")
+		}
+		*pos++
+	}
+	return or || and
+}
+
+func (r *grubRun) binary(x, op, y string) (bool, bool) {
+	switch op {
+	case "=", "==":
+		return x == y, true
+	case "!=":
+		return x != y, true
+	case "<":
+		return x < y, true
+	case "<=":
+		return x <= y, true
+	case ">":
+		return x > y, true
+	case ">=":
+		return x >= y, true
+	case "-eq", "-ne", "-lt", "-le", "-gt", "-ge":
+		a, _ := strconv.ParseInt(x, 10, 64)
+		b, _ := strconv.ParseInt(y, 10, 64)
+		c := cmpInt64(a, b)
+		switch op {
+		case "-eq":
+			return c == 0, true
+		case "-ne":
+			return c != 0, true
+		case "-lt":
+			return c < 0, true
+		case "-le":
+			return c <= 0, true
+		case "-gt":
+			return c > 0, true
+		}
+		return c >= 0, true
+	case "-pgt", "-plt":
+		c := CompareVersions(x, y)
+		return (op == "-pgt" && c > 0) || (op == "-plt" && c < 0), true
+	}
+	return false, false
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (r *grubRun) unary(op, x string) (bool, bool) {
+	switch op {
+	case "-n":
+		return x != "", true
+	case "-z":
+		return x == "", true
+	case "-e", "-f", "-s", "-d":
+		st, err := fs.Stat(r.fsys, strings.TrimPrefix(Resolve(r.fsys, x), "/"))
+		if err != nil {
+			return false, true
+		}
+		switch op {
+		case "-s":
+			return st.Size() > 0, true
+		case "-d":
+			return st.IsDir(), true
+		case "-f":
+			return !st.IsDir(), true
+		}
+		return true, true
+	}
+	return false, false
+}
+
+// loadEnv reads a grubenv block ($prefix/grubenv, or -f FILE) into the
+// variables; with variable names after the options, only those.
+func (r *grubRun) loadEnv(args []string, sc *scope) (bool, error) {
+	prefix, _ := sc.env.get("prefix")
+	file := path.Join(prefix, "grubenv")
+	var only []string
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case (a == "-f" || a == "--file") && i+1 < len(args):
+			file = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--file="):
+			file = strings.TrimPrefix(a, "--file=")
+		case strings.HasPrefix(a, "-"):
+		default:
+			only = append(only, a)
+		}
+	}
+	data, err := readBounded(r.fsys, strings.TrimPrefix(Resolve(r.fsys, file), "/"))
 	if err != nil {
-		return
+		return false, nil
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		if strings.HasPrefix(line, "#") {
 			continue
 		}
-		if k, v, ok := strings.Cut(line, "="); ok && k != "" {
-			r.vars[k] = v
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || !isName(k) {
+			continue
+		}
+		if only != nil && !contains(only, k) {
+			continue
+		}
+		// grub-editenv escapes backslash and newline with a backslash.
+		var b strings.Builder
+		for i := 0; i < len(v); i++ {
+			if v[i] == '\\' && i+1 < len(v) {
+				i++
+				if v[i] == 'n' {
+					b.WriteByte('\n')
+					continue
+				}
+			}
+			b.WriteByte(v[i])
+		}
+		if err := r.set(sc, k, b.String()); err != nil {
+			return false, err
 		}
 	}
+	return true, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

@@ -47,21 +47,29 @@ func Load(kernel string, initrds []string, cmdline string) error {
 }
 
 // Concat copies files, in order, into one memory-backed file positioned at
-// its start. The kernel accepts concatenated cpio archives as one initrd.
+// its start. The kernel accepts concatenated cpio archives as one initrd,
+// but it looks for the next uncompressed cpio header only at a 4-byte
+// aligned offset (init/initramfs.c skips zero bytes four at a time), so
+// every part but the last is padded with zero bytes to a multiple of 4, as
+// GRUB's initrd loader does: an early-microcode cpio of odd length followed
+// by the main initramfs then still unpacks.
 func Concat(files []string) (*os.File, error) {
 	fd, err := unix.MemfdCreate("initrd", unix.MFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("memfd_create: %w", err)
 	}
 	out := os.NewFile(uintptr(fd), "memfd:initrd")
-	for _, p := range files {
+	for i, p := range files {
 		in, err := os.Open(p)
 		if err != nil {
 			out.Close()
 			return nil, fmt.Errorf("opening initrd: %w", err)
 		}
-		_, err = io.Copy(out, in)
+		n, err := io.Copy(out, in)
 		in.Close()
+		if err == nil && n%4 != 0 && i < len(files)-1 {
+			_, err = out.Write(make([]byte, 4-n%4))
+		}
 		if err != nil {
 			out.Close()
 			return nil, fmt.Errorf("copying initrd %s: %w", p, err)

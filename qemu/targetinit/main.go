@@ -23,6 +23,11 @@ func main() {
 	}
 	fmt.Println("ROMBOOT-TARGET-OK")
 	fmt.Printf("ROMBOOT-TARGET-CMDLINE: %s\n", strings.TrimSpace(string(cmdline)))
+	// A second initrd (mkdisk --layout rhel8) adds /romboot-extra: it shows
+	// every part of a concatenated initrd was unpacked.
+	if extra, err := os.ReadFile("/romboot-extra"); err == nil {
+		fmt.Printf("ROMBOOT-TARGET-EXTRA: %s\n", strings.TrimSpace(string(extra)))
+	}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
 		fmt.Printf("ROMBOOT-TARGET-KERNEL: %s\n", unix.ByteSliceToString(u.Release[:]))
