@@ -39,6 +39,10 @@ func (l Limits) withDefaults() Limits {
 // ErrLimit is wrapped by the error Read returns when a limit is reached.
 var ErrLimit = errors.New("initrd limit reached")
 
+// ErrNotBuilt is wrapped by the error for a member whose compression this
+// build does not read (xz without the initrd_xz build tag).
+var ErrNotBuilt = errors.New("compression not built in")
+
 // Entry is one cpio entry as Read sees it.
 type Entry struct {
 	Name string // without a leading "/" or "./"

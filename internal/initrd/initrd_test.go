@@ -80,6 +80,12 @@ func TestEachCompressionAfterMicrocode(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			img := append(append([]byte{}, ucode...), compress(t, how, main)...)
 			rd, err := Read(img, wantAll, Limits{MaxFileSize: 16 << 20})
+			if how == "xz" && !xzBuilt {
+				if err == nil || !strings.Contains(err.Error(), "initrd_xz") {
+					t.Fatalf("xz without the decoder: err %v, want one naming the build tag", err)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,6 +110,9 @@ func TestEachCompressionAfterMicrocode(t *testing.T) {
 func TestConcatenatedMembersLaterWins(t *testing.T) {
 	var img []byte
 	hows := []string{"none", "gzip", "xz", "zstd", "lz4", "gzip"}
+	if !xzBuilt {
+		hows = []string{"none", "gzip", "zstd", "lz4", "gzip"}
+	}
 	for i, how := range hows {
 		a := mkcpio(t, map[string]string{"etc/crypttab": "v" + how + string(rune('0'+i)), "f" + string(rune('0'+i)): how})
 		img = append(img, compress(t, how, a)...)
@@ -127,7 +136,7 @@ func TestConcatenatedMembersLaterWins(t *testing.T) {
 			t.Errorf("file of member %d: %q", i, got)
 		}
 	}
-	if got := string(rd.Files["etc/crypttab"]); got != "vgzip5" {
+	if got := string(rd.Files["etc/crypttab"]); got != "vgzip"+string(rune('0'+len(hows)-1)) {
 		t.Errorf("etc/crypttab %q, want the last archive's", got)
 	}
 }
@@ -169,6 +178,9 @@ func TestWantOnlyKeepsWanted(t *testing.T) {
 func TestLimits(t *testing.T) {
 	bomb := mkcpio(t, map[string]string{"zeros": strings.Repeat("\x00", 64<<20)})
 	for _, how := range []string{"gzip", "xz", "zstd", "lz4"} {
+		if how == "xz" && !xzBuilt {
+			continue
+		}
 		img := compress(t, how, bomb)
 		if len(img) > 1<<20 {
 			t.Fatalf("%s bomb is %d bytes", how, len(img))

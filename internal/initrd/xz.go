@@ -1,3 +1,5 @@
+//go:build initrd_xz
+
 package initrd
 
 import (
@@ -6,6 +8,9 @@ import (
 
 	"github.com/ulikunitz/xz"
 )
+
+// xzBuilt: this build reads xz members (build tag initrd_xz).
+const xzBuilt = true
 
 // decodeXZ unpacks one xz stream. The decoder reads its input exactly (it
 // takes an io.ByteReader as is); in single-stream mode it then reads one
