@@ -7,7 +7,12 @@ BOARD   ?= qemu
 # builds the kernel from another tree (both reach scripts/build-kernel).
 DIAG    ?= $(if $(filter qemu,$(BOARD)),1,0)
 OUT     := build/$(BOARD)$(if $(and $(filter 1,$(DIAG)),$(filter-out qemu,$(BOARD))),-diag,)
-TAGS    := $(if $(filter 1,$(DIAG)),,-tags nodiag)
+# HANDOFF=1 builds the passphrase handoff into the init (README: "Type the
+# passphrase once"); it costs about 150 KB of ROM (zstd and gzip readers), so
+# the stock-flash X220 build (DIAG=0) leaves it out unless HANDOFF=1.
+HANDOFF ?= $(if $(and $(filter x220,$(BOARD)),$(filter 0,$(DIAG))),0,1)
+TAGS    := $(strip $(if $(filter 1,$(DIAG)),,nodiag) $(if $(filter 1,$(HANDOFF)),,nohandoff))
+TAGS    := $(if $(TAGS),-tags '$(TAGS)',)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO      ?= go
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)'

@@ -1,3 +1,5 @@
+//go:build !nohandoff
+
 package main
 
 import (
