@@ -246,7 +246,11 @@ func (b *booter) loadKernel(e bootentry.Entry, initrds []string) error {
 		return err
 	}
 	pad := int64(handoff.Padding(end))
-	if _, err := f.WriteAt(append(make([]byte, pad), arc...), end); err != nil {
+	// Two writes: the archive is never copied into another buffer.
+	if _, err := f.WriteAt(make([]byte, pad), end); err != nil {
+		return fmt.Errorf("appending the handoff archive: %w", err)
+	}
+	if _, err := f.WriteAt(arc, end+pad); err != nil {
 		return fmt.Errorf("appending the handoff archive: %w", err)
 	}
 	// Wipe the memfd's copy whatever happens (the kernel has its own).
