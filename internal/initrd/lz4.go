@@ -88,22 +88,11 @@ func lz4Block(src, dst []byte, max int) ([]byte, error) {
 		}
 		tok := src[i]
 		i++
-		lit := int(tok >> 4)
-		if lit == 15 {
-			for {
-				if i >= len(src) {
-					return nil, errLZ4
-				}
-				b := src[i]
-				i++
-				lit += int(b)
-				if lit > max {
-					return nil, errLZ4
-				}
-				if b != 255 {
-					break
-				}
-			}
+		var lit, ml int
+		var ok bool
+		lit, i, ok = lz4Length(src, i, int(tok>>4), max)
+		if !ok {
+			return nil, errLZ4
 		}
 		if lit > len(src)-i || len(dst)+lit > max {
 			return nil, errLZ4
@@ -121,22 +110,9 @@ func lz4Block(src, dst []byte, max int) ([]byte, error) {
 		if off == 0 || off > len(dst) {
 			return nil, errLZ4
 		}
-		ml := int(tok & 15)
-		if ml == 15 {
-			for {
-				if i >= len(src) {
-					return nil, errLZ4
-				}
-				b := src[i]
-				i++
-				ml += int(b)
-				if ml > max {
-					return nil, errLZ4
-				}
-				if b != 255 {
-					break
-				}
-			}
+		ml, i, ok = lz4Length(src, i, int(tok&15), max)
+		if !ok {
+			return nil, errLZ4
 		}
 		ml += 4
 		if len(dst)+ml > max {
@@ -145,6 +121,30 @@ func lz4Block(src, dst []byte, max int) ([]byte, error) {
 		start := len(dst) - off
 		for k := 0; k < ml; k++ { // byte by byte: the match may overlap its own output
 			dst = append(dst, dst[start+k])
+		}
+	}
+}
+
+// lz4Length reads the rest of a length whose 4-bit start is n: when n is
+// 15, bytes follow and add up until one is not 255. It returns the length
+// and the position after it; false when the input ends or the length
+// passes max.
+func lz4Length(src []byte, i, n, max int) (int, int, bool) {
+	if n != 15 {
+		return n, i, true
+	}
+	for {
+		if i >= len(src) {
+			return 0, i, false
+		}
+		b := src[i]
+		i++
+		n += int(b)
+		if n > max {
+			return 0, i, false
+		}
+		if b != 255 {
+			return n, i, true
 		}
 	}
 }
