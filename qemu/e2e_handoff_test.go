@@ -25,6 +25,7 @@ import (
 const (
 	otherRootPass = "Other-root-Pass-9917" // a root volume that does not share the /boot passphrase
 	installMarker = "ROMBOOT-INSTALLED-UP root="
+	bootLUKSUUID  = "5e1f0000-0000-4000-8000-00000000b1c5" // scripts/mkinstall's /boot
 	// A real Debian under TCG: kexec of the distribution kernel, its
 	// initramfs, systemd up to multi-user.target, on a loaded machine.
 	installedTimeout = 15 * time.Minute
@@ -117,12 +118,13 @@ func stableRegion(t *testing.T, img string) string {
 // there. It returns the time from QEMU's start to the installed system's
 // marker and the root device the installed system reports.
 // romboot's console must say wantSay after the passphrase ("" for nothing).
-func bootInstalled(t *testing.T, flavor, img, rootPass string, askRoot bool, wantSay string, args ...string) (time.Duration, string) {
+// romboot.boot= names /boot, as a user with two LUKS partitions does.
+func bootInstalled(t *testing.T, flavor, img, rootPass string, askRoot bool, wantSay, appendExtra string) (time.Duration, string) {
 	t.Helper()
 	disk := copySparse(t, img)
 	before := stableRegion(t, disk)
 	start := time.Now()
-	v := boot(t, append([]string{"--disk", disk, "--mem", "2048"}, args...)...)
+	v := boot(t, "--disk", disk, "--mem", "2048", "--append", strings.TrimSpace("romboot.boot=UUID="+bootLUKSUUID+" "+appendExtra))
 	v.Expect(prompt, 3*promptTimeout)
 	v.Type(passphrase)
 	if wantSay != "" {
@@ -159,9 +161,9 @@ func TestInstalledDebianHandoff(t *testing.T) {
 		t.Run(flavor, func(t *testing.T) {
 			img := installImage(t, flavor, passphrase)
 			// Before: romboot.handoff=off, the initramfs asks as it always did.
-			off, _ := bootInstalled(t, flavor, img, passphrase, true, "", "--append", "romboot.handoff=off")
+			off, _ := bootInstalled(t, flavor, img, passphrase, true, "", "romboot.handoff=off")
 			// After: typed once.
-			on, root := bootInstalled(t, flavor, img, passphrase, false, "will open with the same passphrase")
+			on, root := bootInstalled(t, flavor, img, passphrase, false, "will open with the same passphrase", "")
 			t.Logf("%s: QEMU start to the installed system's marker: handoff off %v (passphrase typed twice), on %v (typed once); root %s",
 				flavor, off.Round(time.Second), on.Round(time.Second), root)
 		})
@@ -175,7 +177,7 @@ func TestInstalledDebianRootOtherPassphrase(t *testing.T) {
 	for _, flavor := range []string{"initramfs-tools", "dracut"} {
 		t.Run(flavor, func(t *testing.T) {
 			img := installImage(t, flavor, otherRootPass)
-			bootInstalled(t, flavor, img, otherRootPass, true, "its initramfs will ask for it")
+			bootInstalled(t, flavor, img, otherRootPass, true, "its initramfs will ask for it", "")
 		})
 	}
 }
