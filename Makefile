@@ -8,7 +8,11 @@ BOARD   ?= qemu
 # builds the kernel from another tree (both reach scripts/build-kernel).
 DIAG    ?= $(if $(filter qemu,$(BOARD)),1,0)
 OUT     := build/$(BOARD)$(if $(and $(filter 1,$(DIAG)),$(filter-out qemu,$(BOARD))),-diag,)
-GOTAGS  := $(strip $(if $(filter 1,$(DIAG)),,nodiag) $(if $(or $(filter 1,$(CIPHERS)),$(filter qemu,$(BOARD))),,nociphers))
+# HANDOFF=1 builds the passphrase handoff into the init (README: "Type the
+# passphrase once"); it costs about 150 KB of ROM (zstd and gzip readers), so
+# the stock-flash X220 build (DIAG=0) leaves it out unless HANDOFF=1.
+HANDOFF ?= $(if $(and $(filter x220,$(BOARD)),$(filter 0,$(DIAG))),0,1)
+GOTAGS  := $(strip $(if $(filter 1,$(DIAG)),,nodiag) $(if $(or $(filter 1,$(CIPHERS)),$(filter qemu,$(BOARD))),,nociphers) $(if $(filter 1,$(HANDOFF)),,nohandoff))
 TAGS    := $(if $(GOTAGS),-tags '$(GOTAGS)',)
 # Reproducible: the same commit gives the same bytes in any directory, for
 # any user, on any day (docs/x220.md: "Rebuild and compare"). The version is

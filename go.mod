@@ -3,7 +3,9 @@ module github.com/romboot/romboot
 go 1.26.0
 
 require (
+	github.com/klauspost/compress v1.20.5
 	github.com/u-root/u-root v0.16.0
+	github.com/ulikunitz/xz v0.5.17
 	golang.org/x/crypto v0.58.0
 	golang.org/x/sys v0.49.0
 )

@@ -104,6 +104,7 @@ type booter struct {
 	mounted bool
 	mapped  bool
 	ctl     *dm.Control
+	ho      *handoffState // the passphrase handoff (handoff.go)
 }
 
 // stage runs fn as a named, timed stage; the diagnostics page shows it as
@@ -156,6 +157,7 @@ func (b *booter) boot() error {
 	if timeout < 0 && menu.Timeout >= 0 {
 		timeout = time.Duration(menu.Timeout) * time.Second
 	}
+	b.prepareHandoff(menu)
 	b.state.Set("boot menu")
 	entry, err := bootmenu.Choose(b.con, menu, timeout)
 	if err != nil {
@@ -171,7 +173,7 @@ func (b *booter) boot() error {
 		for _, in := range entry.Initrds {
 			initrds = append(initrds, bootMount+in)
 		}
-		return kexec.Load(bootMount+entry.Kernel, initrds, entry.Cmdline)
+		return b.loadKernel(entry, initrds)
 	}); err != nil {
 		return err
 	}
@@ -314,6 +316,7 @@ func (b *booter) unlockAndMap(cfg config, dev blockdev.Device, mapped *string) e
 				fmt.Fprintf(b.con.Out, "Unlocking (%s)…\n", ks.KDF)
 			},
 		})
+		b.keepPassphrase(pass, dev.Path, err)
 		luks.Wipe(pass)
 		end(err)
 		if err == nil {
@@ -397,6 +400,7 @@ func (b *booter) closeBoot() error {
 
 // cleanup undoes a failed attempt, so a retry starts clean.
 func (b *booter) cleanup() {
+	b.dropHandoff()
 	if err := b.closeBoot(); err != nil {
 		b.log.Printf("cleanup: %v", err)
 	}

@@ -1,0 +1,27 @@
+//go:build nohandoff
+
+package main
+
+import (
+	"github.com/romboot/romboot/internal/bootentry"
+	"github.com/romboot/romboot/internal/kexec"
+)
+
+// Built with -tags nohandoff (make HANDOFF=0): no passphrase handoff, and
+// none of its code (initrd reading, decompressors) in the init.
+
+type handoffState struct{}
+
+func (b *booter) keepPassphrase(_ []byte, _ string, unlockErr error) {
+	if unlockErr == nil && cmdlineValue("romboot.handoff") == "auto" {
+		b.log.Printf("romboot.handoff=auto: this payload was built without the handoff (HANDOFF=0)")
+	}
+}
+
+func (b *booter) prepareHandoff(*bootentry.Menu) {}
+
+func (b *booter) loadKernel(e bootentry.Entry, initrds []string) error {
+	return kexec.Load(bootMount+e.Kernel, initrds, e.Cmdline)
+}
+
+func (b *booter) dropHandoff() {}
