@@ -261,6 +261,8 @@ type grubRun struct {
 	entries  []Entry
 	steps    int
 	calls    int
+	// nextEntry is grubenv's next_entry, set aside (Menu.NextEntry).
+	nextEntry string
 }
 
 // entryState collects a menuentry's kernel and initrds while its body runs.
@@ -305,7 +307,7 @@ func parseGrub(fsys fs.FS, cfgPath string, data []byte) (*Menu, error) {
 	}
 	var idx []int
 	r.run(cmds, nil, &idx, nil, 0)
-	m := &Menu{Entries: r.entries, Timeout: -1}
+	m := &Menu{Entries: r.entries, Timeout: -1, NextEntry: r.nextEntry}
 	if t, err := strconv.Atoi(strings.TrimSpace(r.vars["timeout"])); err == nil {
 		m.Timeout = t
 	}
@@ -688,6 +690,13 @@ func (r *grubRun) loadEnv(args []string) {
 			continue
 		}
 		if k, v, ok := strings.Cut(line, "="); ok && k != "" {
+			if k == "next_entry" {
+				// grub-reboot's one-time entry: GRUB clears it with
+				// save_env, which a read-only /boot cannot do, so it
+				// would become permanent. Reported, not followed.
+				r.nextEntry = v
+				continue
+			}
 			r.vars[k] = v
 		}
 	}

@@ -2,6 +2,7 @@ package bootmenu
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -33,7 +34,7 @@ func typed(t *testing.T) (*console.Console, *os.File, *bytes.Buffer) {
 func TestCountdownBootsDefault(t *testing.T) {
 	c, _, out := typed(t)
 	start := time.Now()
-	e, err := Choose(c, menu(), time.Second)
+	e, err := Choose(c, menu(), time.Second, nil)
 	if err != nil || e.Title != "Debian" {
 		t.Fatalf("%+v %v", e, err)
 	}
@@ -55,7 +56,7 @@ func TestChooseByNumberAndArrows(t *testing.T) {
 	} {
 		c, w, out := typed(t)
 		w.WriteString(input)
-		e, err := Choose(c, menu(), 10*time.Second)
+		e, err := Choose(c, menu(), 10*time.Second, nil)
 		if err != nil || e.Title != want {
 			t.Errorf("%q: got %q (%v), want %q\n%s", input, e.Title, err, want, out)
 		}
@@ -65,14 +66,14 @@ func TestChooseByNumberAndArrows(t *testing.T) {
 func TestEdit(t *testing.T) {
 	c, w, out := typed(t)
 	w.WriteString("e\x7f\x7f\x7f rw romboot.e2e=1\r")
-	e, err := Choose(c, menu(), 10*time.Second)
+	e, err := Choose(c, menu(), 10*time.Second, nil)
 	if err != nil || e.Cmdline != "root=/dev/a rw romboot.e2e=1" || !e.Edited || e.Title != "Debian" {
 		t.Fatalf("%+v %v\n%s", e, err, out)
 	}
 	// Esc cancels the edit: the entry boots unchanged.
 	c, w, _ = typed(t)
 	w.WriteString("2e junk\x1b\r")
-	e, err = Choose(c, menu(), 10*time.Second)
+	e, err = Choose(c, menu(), 10*time.Second, nil)
 	if err != nil || e.Cmdline != "root=/dev/a ro single" || e.Edited {
 		t.Fatalf("after Esc: %+v %v", e, err)
 	}
@@ -82,10 +83,41 @@ func TestNoMenu(t *testing.T) {
 	c, _, out := typed(t)
 	m := menu()
 	m.Entries = m.Entries[:1]
-	if e, err := Choose(c, m, 5*time.Second); err != nil || e.Title != "Debian" || out.Len() != 0 {
+	if e, err := Choose(c, m, 5*time.Second, nil); err != nil || e.Title != "Debian" || out.Len() != 0 {
 		t.Fatalf("one entry: %+v %v %q", e, err, out)
 	}
-	if e, err := Choose(c, menu(), 0); err != nil || e.Title != "Debian" || out.Len() != 0 {
+	if e, err := Choose(c, menu(), 0, nil); err != nil || e.Title != "Debian" || out.Len() != 0 {
 		t.Fatalf("timeout 0: %+v %v %q", e, err, out)
+	}
+}
+
+// An unattended boot never stalls on a broken default: the first bootable
+// entry boots, with a warning.
+func TestBrokenDefaultUnattended(t *testing.T) {
+	for _, timeout := range []time.Duration{0, time.Second} {
+		c, _, _ := typed(t)
+		m := menu()
+		m.Default = 2
+		var warned []string
+		e, err := Choose(c, m, timeout, func(f string, a ...any) { warned = append(warned, fmt.Sprintf(f, a...)) })
+		if err != nil || e.Title != "Debian" {
+			t.Fatalf("timeout %v: %+v %v", timeout, e, err)
+		}
+		if len(warned) != 1 || !strings.Contains(warned[0], `"Old" cannot boot`) {
+			t.Errorf("timeout %v: warnings %q", timeout, warned)
+		}
+	}
+}
+
+// NoCountdown shows the menu even for one entry and waits for a key.
+func TestNoCountdown(t *testing.T) {
+	c, w, out := typed(t)
+	m := menu()
+	m.Entries = m.Entries[:1]
+	go func() { time.Sleep(1500 * time.Millisecond); w.WriteString("\r") }()
+	start := time.Now()
+	e, err := Choose(c, m, NoCountdown, nil)
+	if err != nil || e.Title != "Debian" || time.Since(start) < time.Second || !strings.Contains(out.String(), "romboot boot menu:") {
+		t.Fatalf("%+v %v %v\n%s", e, err, time.Since(start), out)
 	}
 }

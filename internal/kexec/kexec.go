@@ -20,28 +20,42 @@ func Load(kernel string, initrds []string, cmdline string) error {
 		return fmt.Errorf("opening kernel: %w", err)
 	}
 	defer kf.Close()
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for _, p := range initrds {
+		f, err := os.Open(p)
+		if err != nil {
+			return fmt.Errorf("opening initrd: %w", err)
+		}
+		files = append(files, f)
+	}
+	return LoadFiles(kf, files, cmdline)
+}
+
+// LoadFiles is Load for files the caller opened (for example inside an
+// os.Root, so no path can lead outside /boot).
+func LoadFiles(kernel *os.File, initrds []*os.File, cmdline string) error {
 	initrdFd := -1
 	flags := 0
 	switch len(initrds) {
 	case 0:
 		flags |= unix.KEXEC_FILE_NO_INITRAMFS
 	case 1:
-		f, err := os.Open(initrds[0])
-		if err != nil {
-			return fmt.Errorf("opening initrd: %w", err)
-		}
-		defer f.Close()
-		initrdFd = int(f.Fd())
+		initrdFd = int(initrds[0].Fd())
 	default:
-		f, err := Concat(initrds)
+		f, err := concat(initrds)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
 		initrdFd = int(f.Fd())
 	}
-	if err := unix.KexecFileLoad(int(kf.Fd()), initrdFd, cmdline, flags); err != nil {
-		return fmt.Errorf("kexec_file_load(%s, %d initrd(s), %d-byte cmdline): %w", kernel, len(initrds), len(cmdline), err)
+	if err := unix.KexecFileLoad(int(kernel.Fd()), initrdFd, cmdline, flags); err != nil {
+		return fmt.Errorf("kexec_file_load(%s, %d initrd(s), %d-byte cmdline): %w", kernel.Name(), len(initrds), len(cmdline), err)
 	}
 	return nil
 }
@@ -49,22 +63,32 @@ func Load(kernel string, initrds []string, cmdline string) error {
 // Concat copies files, in order, into one memory-backed file positioned at
 // its start. The kernel accepts concatenated cpio archives as one initrd.
 func Concat(files []string) (*os.File, error) {
+	var in []*os.File
+	defer func() {
+		for _, f := range in {
+			f.Close()
+		}
+	}()
+	for _, p := range files {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("opening initrd: %w", err)
+		}
+		in = append(in, f)
+	}
+	return concat(in)
+}
+
+func concat(files []*os.File) (*os.File, error) {
 	fd, err := unix.MemfdCreate("initrd", unix.MFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("memfd_create: %w", err)
 	}
 	out := os.NewFile(uintptr(fd), "memfd:initrd")
-	for _, p := range files {
-		in, err := os.Open(p)
-		if err != nil {
+	for _, in := range files {
+		if _, err := io.Copy(out, in); err != nil {
 			out.Close()
-			return nil, fmt.Errorf("opening initrd: %w", err)
-		}
-		_, err = io.Copy(out, in)
-		in.Close()
-		if err != nil {
-			out.Close()
-			return nil, fmt.Errorf("copying initrd %s: %w", p, err)
+			return nil, fmt.Errorf("copying initrd %s: %w", in.Name(), err)
 		}
 	}
 	if _, err := out.Seek(0, io.SeekStart); err != nil {
