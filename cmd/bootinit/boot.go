@@ -43,8 +43,8 @@ type booter struct {
 	opts      options // the romboot.* options in force for the next boot
 	optLine   string  // their words, as the recovery menu's editor shows them
 	optSecret string  // secret-looking romboot.* words, kept but never shown
-	fix      fixes   // what the recovery menu changed for this boot
-	lastMenu *bootentry.Menu
+	fix       fixes   // what the recovery menu changed for this boot
+	lastMenu  *bootentry.Menu
 }
 
 // fixes are the recovery menu's changes for this boot only; nothing is
