@@ -59,9 +59,7 @@ type fixes struct {
 // warn says on the console and in the log that something was not as
 // configured and what the boot does instead.
 func (b *booter) warn(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	fmt.Fprintf(b.con.Out, "romboot: warning: %s\n", msg)
-	b.log.Printf("warning: %s", msg)
+	b.log.Printf("warning: %s", fmt.Sprintf(format, args...)) // the log writes to the console
 }
 
 // stage runs fn as a named, timed stage; the diagnostics page shows it as
