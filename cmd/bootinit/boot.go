@@ -147,12 +147,12 @@ func hasKeyslot(h *luks.Header, n int) bool {
 // config's own default, with a warning.
 func (b *booter) readEntries(o options) (*bootentry.Menu, error) {
 	// Every file is read inside /boot: a symlink on it cannot point out.
-	root, err := os.OpenRoot(bootMount)
+	root, err := openInRoot(bootMount)
 	if err != nil {
 		return nil, err
 	}
 	defer root.Close()
-	menu, err := bootentry.Find(root.FS(), bootentry.Options{FallbackCmdline: o.cmdline, CmdlineAppend: o.append})
+	menu, err := bootentry.Find(root, bootentry.Options{FallbackCmdline: o.cmdline, CmdlineAppend: o.append})
 	if err != nil {
 		return nil, err
 	}
@@ -208,13 +208,13 @@ func (b *booter) choose(o options, menu *bootentry.Menu) (bootentry.Entry, error
 // loadKernel loads the entry's kernel and initrds, each opened inside
 // /boot: no symlink or ".." can lead outside it.
 func (b *booter) loadKernel(e bootentry.Entry) error {
-	root, err := os.OpenRoot(bootMount)
+	root, err := openInRoot(bootMount)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
 	open := func(p string) (*os.File, error) {
-		f, err := root.Open(strings.TrimPrefix(p, "/"))
+		f, err := root.open(strings.TrimPrefix(p, "/"))
 		if err != nil {
 			return nil, fmt.Errorf("%s on /boot: %w", p, err)
 		}

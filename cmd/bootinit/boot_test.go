@@ -7,6 +7,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -331,5 +332,37 @@ func TestHints(t *testing.T) {
 	}
 	if h := hintFor(&luks.RequirementsError{Requirements: []string{"online-reencrypt-v2"}}); h == "" {
 		t.Error("no hint for requirements")
+	}
+}
+
+// Paths on /boot stay inside /boot: a symlink to an absolute path or up
+// through ".." resolves inside the root, never to the host's files.
+func TestInRoot(t *testing.T) {
+	dir := t.TempDir()
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "secret"), []byte("outside"), 0o644)
+	os.WriteFile(filepath.Join(dir, "vmlinuz"), []byte("kernel"), 0o644)
+	os.Mkdir(filepath.Join(dir, "grub"), 0o755)
+	os.Symlink(filepath.Join(outside, "secret"), filepath.Join(dir, "abs"))
+	os.Symlink("../../../../../../.."+outside+"/secret", filepath.Join(dir, "grub", "up"))
+	os.Symlink("/vmlinuz", filepath.Join(dir, "grub", "kernel-link"))
+	r, err := openInRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, name := range []string{"abs", "grub/up"} {
+		if b, err := fs.ReadFile(r, name); err == nil {
+			t.Errorf("%s: read %q from outside the root", name, b)
+		}
+	}
+	if b, err := fs.ReadFile(r, "grub/kernel-link"); err != nil || string(b) != "kernel" {
+		t.Errorf("absolute symlink inside the root: %q %v", b, err)
+	}
+	if _, err := r.Open("../x"); err == nil {
+		t.Error("../x opened")
+	}
+	if m, err := fs.Glob(r, "vmlinu*"); err != nil || len(m) != 1 {
+		t.Errorf("glob: %v %v", m, err)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -26,10 +25,11 @@ func ext4NeedsRecovery(r io.ReaderAt) (isExt, dirty bool) {
 	if _, err := r.ReadAt(sb[:], ext4SuperOffset); err != nil {
 		return false, false
 	}
-	if binary.LittleEndian.Uint16(sb[0x38:]) != ext4Magic {
+	// Little-endian fields (encoding/binary would cost the init 4 KB).
+	if uint16(sb[0x38])|uint16(sb[0x39])<<8 != ext4Magic {
 		return false, false
 	}
-	return true, binary.LittleEndian.Uint32(sb[0x60:])&ext4IncompatRecov != 0
+	return true, sb[0x60]&ext4IncompatRecov != 0 // the flag is in the low byte
 }
 
 const (
