@@ -76,7 +76,7 @@ func TestRecoveryMenuFixesBoot(t *testing.T) {
 		v.Expect(prompt, 30*time.Second)
 		v.Type(passphrase)
 		v.Expect("romboot boot menu:", bootTimeout)
-		v.Expect("Enter to boot.", 10*time.Second)
+		v.Expect("Esc for the recovery menu.", 10*time.Second)
 		time.Sleep(2 * time.Second) // no countdown: nothing boots by itself
 		if strings.Contains(v.Transcript(), "press any key to stop") {
 			t.Error("a countdown ran although the entry was to be chosen")

@@ -1,8 +1,9 @@
 // Package bootmenu shows the boot entries on the console and lets the
 // person choose one: a numbered list with the default marked, a countdown
 // any key stops, arrow keys or numbers to choose, `e` to edit the command
-// line for this boot only, Enter to boot. Plain text, redrawn by printing
-// again, so it works on a serial line as on the framebuffer console.
+// line for this boot only, Enter to boot, Esc to leave for the recovery
+// menu. Plain text, redrawn by printing again, so it works on a serial line
+// as on the framebuffer console.
 package bootmenu
 
 import (
@@ -25,6 +26,9 @@ const (
 // NoCountdown as the timeout shows the menu and waits for a choice.
 const NoCountdown = time.Duration(-2)
 
+// ErrLeft is returned when the person leaves the menu with Esc.
+var ErrLeft = errors.New("boot menu left with Esc")
+
 // Choose returns the entry to boot. With one bootable entry, or a timeout of
 // zero, it returns the default without showing anything. A default that
 // cannot boot is never waited on: unattended, the first bootable entry is
@@ -40,7 +44,7 @@ func Choose(c *console.Console, m *bootentry.Menu, timeout time.Duration, warn f
 	if s.sel < 0 || s.sel >= len(m.Entries) {
 		s.sel = 0
 	}
-	if timeout != NoCountdown && (bootable <= 1 || timeout == 0) {
+	if bootable == 0 || (timeout != NoCountdown && (bootable <= 1 || timeout == 0)) {
 		return s.unattended()
 	}
 	restore := c.Raw()
@@ -94,7 +98,7 @@ func (s *state) draw() {
 		}
 		fmt.Fprint(w, line+"\r\n")
 	}
-	fmt.Fprint(w, "Up/Down or a number to choose, e to edit the command line, Enter to boot.\r\n")
+	fmt.Fprint(w, "Up/Down or a number to choose, e to edit the command line, Enter to boot, Esc for the recovery menu.\r\n")
 }
 
 func (s *state) run(timeout time.Duration) (bootentry.Entry, error) {
@@ -161,6 +165,8 @@ func (s *state) handle(k console.Key) (bootentry.Entry, bool, error) {
 			return e, ok, err
 		}
 		s.draw()
+	case k.Special == "esc":
+		return bootentry.Entry{}, false, ErrLeft
 	case k.Special == "enter":
 		e, err := s.boot()
 		if err != nil {

@@ -2,6 +2,7 @@ package bootmenu
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -119,5 +120,21 @@ func TestNoCountdown(t *testing.T) {
 	e, err := Choose(c, m, NoCountdown, nil)
 	if err != nil || e.Title != "Debian" || time.Since(start) < time.Second || !strings.Contains(out.String(), "romboot boot menu:") {
 		t.Fatalf("%+v %v %v\n%s", e, err, time.Since(start), out)
+	}
+}
+
+// Esc leaves the menu (for the recovery menu); a menu with nothing
+// bootable is not shown at all, even when asked for.
+func TestLeaveAndNothingBootable(t *testing.T) {
+	c, w, _ := typed(t)
+	w.WriteString("\x1b")
+	if _, err := Choose(c, menu(), NoCountdown, nil); !errors.Is(err, ErrLeft) {
+		t.Errorf("Esc: %v", err)
+	}
+	c, _, _ = typed(t)
+	m := menu()
+	m.Entries = m.Entries[2:]
+	if _, err := Choose(c, m, NoCountdown, nil); err == nil || !strings.Contains(err.Error(), "no entry can boot") {
+		t.Errorf("nothing bootable: %v", err)
 	}
 }
