@@ -20,20 +20,32 @@ func Load(kernel string, initrds []string, cmdline string) error {
 		return fmt.Errorf("opening kernel: %w", err)
 	}
 	defer kf.Close()
+	files, err := openAll(initrds)
+	defer closeAll(files)
+	if err != nil {
+		return err
+	}
+	return LoadFiles(kf, files, cmdline)
+}
+
+// openAll opens the initrds in order, stopping at the first failure; the
+// caller closes what was opened.
+func openAll(paths []string) ([]*os.File, error) {
 	var files []*os.File
-	defer func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}()
-	for _, p := range initrds {
+	for _, p := range paths {
 		f, err := os.Open(p)
 		if err != nil {
-			return fmt.Errorf("opening initrd: %w", err)
+			return files, fmt.Errorf("opening initrd: %w", err)
 		}
 		files = append(files, f)
 	}
-	return LoadFiles(kf, files, cmdline)
+	return files, nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
 }
 
 // LoadFiles is Load for files the caller opened (for example inside an
@@ -63,18 +75,10 @@ func LoadFiles(kernel *os.File, initrds []*os.File, cmdline string) error {
 // Concat copies files, in order, into one memory-backed file positioned at
 // its start. The kernel accepts concatenated cpio archives as one initrd.
 func Concat(files []string) (*os.File, error) {
-	var in []*os.File
-	defer func() {
-		for _, f := range in {
-			f.Close()
-		}
-	}()
-	for _, p := range files {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, fmt.Errorf("opening initrd: %w", err)
-		}
-		in = append(in, f)
+	in, err := openAll(files)
+	defer closeAll(in)
+	if err != nil {
+		return nil, err
 	}
 	return concat(in)
 }
