@@ -193,3 +193,25 @@ func BenchmarkPromptInQEMU(b *testing.B) {
 		})
 	}
 }
+
+// A machine with little memory tries both keyslots of a passphrase plus
+// recovery-passphrase volume: the first Argon2 run's memory is given back
+// before the second keyslot is weighed against what is free.
+func TestSecondKeyslotOnSmallMemory(t *testing.T) {
+	needE2E(t)
+	t.Parallel()
+	d := testDisk(t, "two-slots", "--two-slots", "196608")
+	v := boot(t, "--disk", copyDisk(t, d), "--mem", "400")
+	v.Expect(prompt, promptTimeout)
+	v.Type(passphrase + "-recovery")
+	v.Expect("Unlocking (argon2id, 192 MiB, 4 passes)", 60*time.Second)
+	v.Expect("Unlocking (argon2id, 192 MiB, 4 passes)", 5*time.Minute)
+	v.Expect("keyslot 1 opened", 5*time.Minute)
+	if got := expectTarget(v); got != d.cmdline {
+		t.Errorf("target cmdline %q, want %q", got, d.cmdline)
+	}
+	v.WaitExit(30 * time.Second)
+	if strings.Contains(v.Transcript(), "not tried") {
+		t.Error("a keyslot was skipped for memory")
+	}
+}
