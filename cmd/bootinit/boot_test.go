@@ -330,6 +330,9 @@ func TestHints(t *testing.T) {
 	if h := hintFor(errors.New("no LUKS partition found after waiting 10s for disks")); !strings.Contains(h, "romboot.boot=") {
 		t.Errorf("no hint for a missing disk: %q", h)
 	}
+	if h := hintFor(errors.New("keyslot 0: keyslot KDF cost refused: argon2 needs 1 GiB but only 700 MiB of memory is available")); !strings.Contains(h, "another keyslot") {
+		t.Errorf("no hint for memory: %q", h)
+	}
 	if h := hintFor(&luks.RequirementsError{Requirements: []string{"online-reencrypt-v2"}}); h == "" {
 		t.Error("no hint for requirements")
 	}

@@ -105,6 +105,10 @@ func hintFor(err error) string {
 		return "Check the disk is connected, or name the partition with romboot.boot=UUID=... on the payload's command line."
 	case strings.Contains(s, "wrong passphrase"):
 		return "Choose r to try again."
+	case strings.Contains(s, "memory is available"):
+		return "A keyslot needs more memory than this machine has free; the passphrase of another keyslot may open it (all are tried unless romboot.keyslot= names one: o in this menu edits it)."
+	case strings.Contains(s, "boot menu left"):
+		return "Choose e to pick the entry, k to edit its command line, r to boot again."
 	case strings.Contains(s, "requirements"):
 		return "This volume cannot be opened by a boot loader until the operation is finished."
 	}
