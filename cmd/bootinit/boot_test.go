@@ -181,6 +181,15 @@ func (w *world) finder() *finder {
 			}
 			return nil, false, errors.New("gone")
 		},
+		names: func() string {
+			var n []string
+			for _, f := range w.devs {
+				if w.t.Sub(w.start) >= f.at {
+					n = append(n, f.d.Name)
+				}
+			}
+			return strings.Join(n, " ")
+		},
 		now:   func() time.Time { return w.t },
 		sleep: func(d time.Duration) { w.t = w.t.Add(d) },
 		warn:  func(f string, a ...any) { w.warns = append(w.warns, fmt.Sprintf(f, a...)) },

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ type candidate struct {
 // rules can be tested without disks or clocks.
 type finder struct {
 	list   func() ([]blockdev.Device, error)
+	names  func() string // a cheap identity of the devices present, to poll while settling
 	probe  func(*blockdev.Device) (*luks.Header, bool, error)
 	now    func() time.Time
 	sleep  func(time.Duration)
@@ -115,21 +117,26 @@ func (f *finder) auto(deadline time.Time, settle, wait time.Duration) (candidate
 	var last string
 	var changed time.Time
 	var listErr error
+	var found []candidate
+	pending := true // a device was not ready: list again
 	for {
-		devs, err := f.list()
-		if err != nil {
-			listErr = err
-		}
-		var names []string
-		var found []candidate
-		for _, d := range devs {
-			names = append(names, d.Name)
-			if c, isLUKS, ready := f.probed(d); ready && isLUKS {
-				found = append(found, c)
+		key := f.names()
+		if key != last || pending {
+			devs, err := f.list()
+			if err != nil {
+				listErr = err
+			}
+			found, pending = found[:0], false
+			for _, d := range devs {
+				c, isLUKS, ready := f.probed(d)
+				if ready && isLUKS {
+					found = append(found, c)
+				}
+				pending = pending || !ready
 			}
 		}
 		now := f.now()
-		if key := strings.Join(names, " "); key != last || changed.IsZero() {
+		if key != last || changed.IsZero() {
 			last, changed = key, now
 		}
 		settled := now.Sub(changed) >= settle
@@ -183,6 +190,18 @@ func bootDevices() ([]blockdev.Device, error) {
 	return out, err
 }
 
+// blockNames lists /sys/class/block: polling it is cheap, unlike a full
+// List that reads partition tables.
+func blockNames() string {
+	ents, _ := os.ReadDir("/sys/class/block")
+	var b strings.Builder
+	for _, e := range ents {
+		b.WriteString(e.Name())
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
 // findDevice finds the LUKS /boot partition for this boot.
 func (b *booter) findDevice(o options) (blockdev.Device, *luks.Header, error) {
 	spec := o.boot
@@ -190,7 +209,7 @@ func (b *booter) findDevice(o options) (blockdev.Device, *luks.Header, error) {
 		spec = &blockdev.Spec{Key: "PATH", Value: b.fix.device}
 	}
 	f := &finder{
-		list: bootDevices, probe: probe, now: time.Now, sleep: time.Sleep, warn: b.warn,
+		list: bootDevices, names: blockNames, probe: probe, now: time.Now, sleep: time.Sleep, warn: b.warn,
 		choose: func(title string, items []string) (n int, err error) {
 			err = b.quiet(func() error { n, err = b.con.Choose(title, items); return err })
 			return n, err
