@@ -170,4 +170,3 @@ func BenchmarkPromptInQEMU(b *testing.B) {
 		})
 	}
 }
-

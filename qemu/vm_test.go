@@ -140,4 +140,3 @@ func (v *vm) WaitExit(timeout time.Duration) {
 		v.t.Fatalf("QEMU did not exit within %v", timeout)
 	}
 }
-
