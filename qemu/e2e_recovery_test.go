@@ -105,6 +105,7 @@ func TestRecoveryMenuFixesBoot(t *testing.T) {
 		v.Type(wrongPass) // romboot.tries=1 is ignored now: three tries
 		v.Expect("Wrong passphrase. 2 of 3 tries left.", kdfTimeout)
 		v.Type(passphrase)
+		v.Expect("keyslot 0 opened", kdfTimeout)
 		if got, want := expectTarget(v), "root=/dev/vda2 console=ttyS0 romboot.e2e=typed"; got != want {
 			t.Errorf("target cmdline %q, want the typed %q", got, want)
 		}
