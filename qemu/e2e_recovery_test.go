@@ -114,6 +114,30 @@ func TestRecoveryMenuFixesBoot(t *testing.T) {
 	})
 }
 
+// A second LUKS disk that appears while romboot waits for the disks to
+// settle (hot-plugged through the QEMU monitor, as a slow NVMe or USB disk
+// comes up) is offered: the user is asked which one holds /boot.
+func TestLateSecondDiskIsOffered(t *testing.T) {
+	needE2E(t)
+	t.Parallel()
+	d := testDisk(t, "luks2")
+	late := copyDisk(t, d)
+	v := boot(t, "--disk", copyDisk(t, d), "--append", "romboot.settle=8")
+	v.Expect("romboot: finding the LUKS /boot partition...", promptTimeout)
+	v.Monitor("drive_add 0 if=none,id=late,format=raw,file=" + late)
+	v.Monitor("device_add virtio-blk-pci,drive=late,id=latedisk")
+	v.Expect("Several LUKS partitions found. Which one holds /boot?", 60*time.Second)
+	v.Expect("2) /dev/vdb1", 10*time.Second)
+	v.Expect("Choose 1-2: ", 10*time.Second)
+	v.Type("2")
+	v.Expect("Enter passphrase for /dev/vdb1: ", 30*time.Second)
+	v.Type(passphrase)
+	if got := expectTarget(v); got != d.cmdline {
+		t.Errorf("target cmdline %q, want %q", got, d.cmdline)
+	}
+	v.WaitExit(30 * time.Second)
+}
+
 // A /boot whose ext4 journal needs recovery (a QEMU guest installed a new
 // kernel and lost power before the checkpoint) boots the new kernel: the
 // journal is replayed into a RAM snapshot, and the disk is not written.
