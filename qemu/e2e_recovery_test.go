@@ -35,7 +35,7 @@ func TestStaleOptionsDegrade(t *testing.T) {
 	}
 	v.WaitExit(30 * time.Second)
 	assertNoSecrets(t, v.Transcript())
-	if strings.Contains(v.Transcript(), "recovery menu") {
+	if strings.Contains(v.Transcript(), "romboot recovery menu:") {
 		t.Error("stale options sent the boot to the recovery menu")
 	}
 }
