@@ -75,7 +75,7 @@ func TestContents(t *testing.T) {
 		names = append(names, r.Name)
 		recs[r.Name] = r
 	}
-	want := []string{"boot", "dev", "dev/console", "init", "proc", "run", "sys", "tmp"}
+	want := []string{"boot", "dev", "dev/console", "dev/null", "init", "proc", "run", "sys", "tmp"}
 	if len(names) != len(want) {
 		t.Fatalf("entries %v, want %v", names, want)
 	}

@@ -146,3 +146,14 @@ func (v *vm) WaitExit(timeout time.Duration) {
 		v.t.Fatalf("QEMU did not exit within %v", timeout)
 	}
 }
+
+// Monitor runs a command in the QEMU monitor: Ctrl-A c switches the console
+// (serial and monitor share stdio with -nographic) to the monitor and back.
+func (v *vm) Monitor(cmd string) {
+	v.t.Helper()
+	v.Send("\x01c")
+	v.Expect("(qemu) ", 10*time.Second)
+	v.Send(cmd + "\r")
+	v.Expect("(qemu) ", 30*time.Second)
+	v.Send("\x01c")
+}

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -14,7 +14,6 @@ import (
 	"github.com/romboot/romboot/internal/bootentry"
 	"github.com/romboot/romboot/internal/bootlog"
 	"github.com/romboot/romboot/internal/bootmenu"
-	"github.com/romboot/romboot/internal/cmdline"
 	"github.com/romboot/romboot/internal/console"
 	"github.com/romboot/romboot/internal/dm"
 	"github.com/romboot/romboot/internal/kexec"
@@ -25,71 +24,6 @@ const (
 	mapName   = "romboot-boot"
 	bootMount = "/boot"
 )
-
-// config is what the kernel command line says.
-type config struct {
-	spec    *blockdev.Spec
-	tries   int
-	wait    time.Duration
-	cmdline string // fallback command line for vmlinuz-* entries
-	keyslot int
-	entry   string        // romboot.entry=
-	append  string        // romboot.cmdline_append=
-	timeout time.Duration // romboot.timeout=, -1 when not given
-}
-
-func readConfig() (config, error) {
-	raw, err := os.ReadFile("/proc/cmdline")
-	if err != nil {
-		return config{}, fmt.Errorf("reading /proc/cmdline: %w", err)
-	}
-	return parseConfig(string(raw))
-}
-
-// parseConfig reads the romboot.* parameters of a kernel command line.
-func parseConfig(raw string) (config, error) {
-	p := cmdline.Parse(raw)
-	c := config{tries: 3, wait: 10 * time.Second, keyslot: -1, timeout: -1}
-	if v, ok := p.Get("romboot.boot"); ok {
-		s, err := blockdev.ParseSpec(v)
-		if err != nil {
-			return c, fmt.Errorf("romboot.boot: %w", err)
-		}
-		c.spec = &s
-	}
-	if v, ok := p.Get("romboot.tries"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			return c, fmt.Errorf("romboot.tries=%q: want a number from 1 to 100", v)
-		}
-		c.tries = n
-	}
-	if v, ok := p.Get("romboot.wait"); ok {
-		n, err := strconv.ParseFloat(v, 64)
-		if err != nil || n < 0 || n > 600 {
-			return c, fmt.Errorf("romboot.wait=%q: want seconds from 0 to 600", v)
-		}
-		c.wait = time.Duration(n * float64(time.Second))
-	}
-	if v, ok := p.Get("romboot.keyslot"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 31 {
-			return c, fmt.Errorf("romboot.keyslot=%q: want 0 to 31", v)
-		}
-		c.keyslot = n
-	}
-	if v, ok := p.Get("romboot.timeout"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 30 {
-			return c, fmt.Errorf("romboot.timeout=%q: want seconds from 0 to 30", v)
-		}
-		c.timeout = time.Duration(n) * time.Second
-	}
-	c.cmdline, _ = p.Get("romboot.cmdline")
-	c.entry, _ = p.Get("romboot.entry")
-	c.append, _ = p.Get("romboot.cmdline_append")
-	return c, nil
-}
 
 // bootState is where the boot says what it is doing (the diagnostics page
 // shows it).
@@ -103,8 +37,30 @@ type booter struct {
 	diagSrv any // the diagnostics server, when running (an httpd.Engine)
 	mounted bool
 	mapped  bool
+	snap    bool // the dirty-journal snapshot is mapped
 	ctl     *dm.Control
-	ho      *handoffState // the passphrase handoff (handoff.go)
+
+	ho        *handoffState // the passphrase handoff (handoff.go)
+	opts      options       // the romboot.* options in force for the next boot
+	optLine   string        // their words, as the recovery menu's editor shows them
+	optSecret string        // secret-looking romboot.* words, kept but never shown
+	fix       fixes         // what the recovery menu changed for this boot
+	lastMenu  *bootentry.Menu
+}
+
+// fixes are the recovery menu's changes for this boot only; nothing is
+// written anywhere.
+type fixes struct {
+	device   string // a /dev path chosen from the list
+	entry    int    // 1-based entry chosen from the list, 0 for none
+	pickMenu bool   // show the boot menu whatever the timeout
+	kcmdline string // the kernel command line typed, "" for the entry's
+}
+
+// warn says on the console and in the log that something was not as
+// configured and what the boot does instead.
+func (b *booter) warn(format string, args ...any) {
+	b.log.Printf("warning: %s", fmt.Sprintf(format, args...)) // the log writes to the console
 }
 
 // stage runs fn as a named, timed stage; the diagnostics page shows it as
@@ -119,14 +75,12 @@ func (b *booter) stage(name string, fn func() error) error {
 
 // boot runs the whole path; it returns only on failure.
 func (b *booter) boot() error {
-	cfg, err := readConfig()
-	if err != nil {
-		return err
-	}
+	o := b.opts
 	var dev blockdev.Device
 	var hdr *luks.Header
 	if err := b.stage("finding the LUKS /boot partition", func() error {
-		dev, hdr, err = b.findDevice(cfg)
+		var err error
+		dev, hdr, err = b.findDevice(o)
 		return err
 	}); err != nil {
 		return err
@@ -135,8 +89,12 @@ func (b *booter) boot() error {
 	for _, w := range hdr.Warnings {
 		b.log.Printf("warning: %s", w)
 	}
+	if o.keyslot >= 0 && !hasKeyslot(hdr, o.keyslot) {
+		b.warn("romboot.keyslot=%d: %s has no usable keyslot %d; trying all keyslots", o.keyslot, dev.Path, o.keyslot)
+		o.keyslot = -1
+	}
 	var mapped string
-	if err := b.unlockAndMap(cfg, dev, &mapped); err != nil {
+	if err := b.unlockAndMap(o, dev, &mapped); err != nil {
 		return err
 	}
 	if err := b.stage("mounting /boot read-only", func() error { return b.mountBoot(mapped) }); err != nil {
@@ -145,21 +103,13 @@ func (b *booter) boot() error {
 	var menu *bootentry.Menu
 	if err := b.stage("reading the boot entries", func() error {
 		var err error
-		menu, err = bootentry.Find(os.DirFS(bootMount), bootentry.Options{FallbackCmdline: cfg.cmdline, CmdlineAppend: cfg.append, Entry: cfg.entry})
-		if err == nil {
-			b.log.Printf("%d entries from %s, default %q", len(menu.Entries), menu.Entries[0].Source, menu.Entries[menu.Default].Title)
-		}
+		menu, err = b.readEntries(o)
 		return err
 	}); err != nil {
 		return err
 	}
-	timeout := cfg.timeout
-	if timeout < 0 && menu.Timeout >= 0 {
-		timeout = time.Duration(menu.Timeout) * time.Second
-	}
 	b.prepareHandoff(menu)
-	b.state.Set("boot menu")
-	entry, err := bootmenu.Choose(b.con, menu, timeout)
+	entry, err := b.choose(o, menu)
 	if err != nil {
 		return err
 	}
@@ -169,98 +119,128 @@ func (b *booter) boot() error {
 	b.log.Printf("booting %q: %s initrd %v cmdline %q", entry.Title, entry.Kernel, entry.Initrds, entry.Cmdline)
 	b.state.Set("booting " + entry.Title)
 	if err := b.stage("loading the kernel (kexec_file_load)", func() error {
-		var initrds []string
-		for _, in := range entry.Initrds {
-			initrds = append(initrds, bootMount+in)
-		}
-		return b.loadKernel(entry, initrds)
+		return b.loadKernel(entry)
 	}); err != nil {
 		return err
 	}
+	// The diagnostics server is stopped (bounded) while /boot is still
+	// mounted, so nothing it serves can hold /boot open.
+	b.stopDiag()
 	if err := b.stage("closing /boot", b.closeBoot); err != nil {
 		return err
 	}
 	fmt.Fprint(b.con.Out, b.log.Timeline())
-	b.stopDiag()
 	b.log.Printf("jumping to %s", entry.Kernel)
 	return kexec.Exec()
 }
 
-// candidate is a LUKS device found while scanning, with its header or the
-// reason the header is refused.
-type candidate struct {
-	dev blockdev.Device
-	hdr *luks.Header
-	err error
+// hasKeyslot says whether the header has a usable keyslot n.
+func hasKeyslot(h *luks.Header, n int) bool {
+	for _, ks := range h.Keyslots {
+		if ks.Index == n && ks.Bound && ks.Problem == "" {
+			return true
+		}
+	}
+	return false
 }
 
-// findDevice waits for the LUKS partition: the one romboot.boot names, or
-// the only one present (several: ask).
-func (b *booter) findDevice(cfg config) (blockdev.Device, *luks.Header, error) {
-	deadline := time.Now().Add(cfg.wait)
-	var found []candidate
-	var lastErr error
-	for {
-		found = found[:0]
-		devs, err := blockdev.List("/sys", "/dev")
+// readEntries reads the menu of the mounted /boot and applies romboot.entry=
+// and the recovery menu's choice; a name that matches nothing keeps the
+// config's own default, with a warning.
+func (b *booter) readEntries(o options) (*bootentry.Menu, error) {
+	// Every file is read inside /boot: a symlink on it cannot point out.
+	root, err := openInRoot(bootMount)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	menu, err := bootentry.Find(root, bootentry.Options{FallbackCmdline: o.cmdline, CmdlineAppend: o.append})
+	if err != nil {
+		return nil, err
+	}
+	b.applyEntry(menu, o)
+	return menu, nil
+}
+
+// applyEntry sets the menu's default from romboot.entry= and the recovery
+// menu's choice, and warns about grub-reboot's next_entry.
+func (b *booter) applyEntry(menu *bootentry.Menu, o options) {
+	b.lastMenu = menu
+	if menu.NextEntry != "" {
+		b.warn("grubenv sets next_entry=%q (grub-reboot): ignored, since a read-only /boot cannot clear it", menu.NextEntry)
+	}
+	if o.entry != "" {
+		if err := menu.Pick(o.entry); err != nil {
+			b.warn("%v; using the config's default %q", err, menu.Entries[menu.Default].Title)
+		}
+	}
+	if n := b.fix.entry; n >= 1 && n <= len(menu.Entries) {
+		menu.Default = n - 1
+	}
+	b.log.Printf("%d entries from %s, default %q", len(menu.Entries), menu.Entries[0].Source, menu.Entries[menu.Default].Title)
+}
+
+// choose returns the entry to boot: the menu with its countdown, or the
+// default; a broken default falls back to the first bootable entry with a
+// warning. The recovery menu's command line replaces the entry's.
+func (b *booter) choose(o options, menu *bootentry.Menu) (bootentry.Entry, error) {
+	timeout := o.timeout
+	if timeout < 0 && menu.Timeout >= 0 {
+		timeout = time.Duration(menu.Timeout) * time.Second
+	}
+	if b.fix.pickMenu {
+		timeout = bootmenu.NoCountdown
+	}
+	b.state.Set("boot menu")
+	var entry bootentry.Entry
+	err := b.quiet(func() error {
+		var err error
+		entry, err = bootmenu.Choose(b.con, menu, timeout, b.warn)
+		return err
+	})
+	if err != nil {
+		return entry, err
+	}
+	if b.fix.kcmdline != "" {
+		entry.Cmdline, entry.Edited = b.fix.kcmdline, true
+	}
+	return entry, nil
+}
+
+// loadKernel loads the entry's kernel and initrds, each opened inside
+// /boot: no symlink or ".." can lead outside it.
+func (b *booter) loadKernel(e bootentry.Entry) error {
+	root, err := openInRoot(bootMount)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	open := func(p string) (*os.File, error) {
+		f, err := root.open(strings.TrimPrefix(p, "/"))
 		if err != nil {
-			lastErr = err
+			return nil, fmt.Errorf("%s on /boot: %w", p, err)
 		}
-		for _, d := range devs {
-			if strings.HasPrefix(d.Name, "dm-") || strings.HasPrefix(d.Name, "ram") {
-				continue
-			}
-			h, isLUKS, err := probe(&d)
-			if cfg.spec != nil {
-				if !cfg.spec.Matches(d) {
-					continue
-				}
-				if !isLUKS {
-					return d, nil, fmt.Errorf("%s (%s) is not a LUKS volume", d.Path, cfg.spec)
-				}
-				if err != nil {
-					return d, nil, fmt.Errorf("%s: %w", d.Path, err)
-				}
-				return d, h, nil
-			}
-			if isLUKS {
-				found = append(found, candidate{d, h, err})
-			}
-		}
-		if len(found) > 0 && cfg.spec == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			if cfg.spec != nil {
-				return blockdev.Device{}, nil, fmt.Errorf("no LUKS partition matches romboot.boot=%s after %v", cfg.spec, cfg.wait)
-			}
-			if lastErr != nil {
-				return blockdev.Device{}, nil, fmt.Errorf("no LUKS partition found after %v: %w", cfg.wait, lastErr)
-			}
-			return blockdev.Device{}, nil, fmt.Errorf("no LUKS partition found after waiting %v for disks", cfg.wait)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return f, nil
 	}
-	pick := found[0]
-	if len(found) > 1 {
-		var items []string
-		for _, c := range found {
-			desc := fmt.Sprintf("%s  UUID=%s %s", c.dev.Path, c.dev.UUID, c.dev.Label)
-			if c.err != nil {
-				desc += "  (" + c.err.Error() + ")"
-			}
-			items = append(items, desc)
+	kf, err := open(e.Kernel)
+	if err != nil {
+		return err
+	}
+	defer kf.Close()
+	var initrds []*os.File
+	defer func() {
+		for _, f := range initrds {
+			f.Close()
 		}
-		n, err := b.con.Choose("Several LUKS partitions found. Which one holds /boot?", items)
+	}()
+	for _, in := range e.Initrds {
+		f, err := open(in)
 		if err != nil {
-			return blockdev.Device{}, nil, err
+			return err
 		}
-		pick = found[n]
+		initrds = append(initrds, f)
 	}
-	if pick.err != nil {
-		return pick.dev, nil, fmt.Errorf("%s: %w", pick.dev.Path, pick.err)
-	}
-	return pick.dev, pick.hdr, nil
+	return b.load(kf, initrds, e)
 }
 
 // probe reads a device's LUKS header, filling in its content identity. It
@@ -269,7 +249,8 @@ func (b *booter) findDevice(cfg config) (blockdev.Device, *luks.Header, error) {
 func probe(d *blockdev.Device) (*luks.Header, bool, error) {
 	f, err := os.Open(d.Path)
 	if err != nil {
-		return nil, false, nil
+		// No node yet, no medium, still being set up: not an answer.
+		return nil, false, fmt.Errorf("%w: %v", errNotReady, err)
 	}
 	defer f.Close()
 	h, err := luks.Open(f, d.Size)
@@ -288,9 +269,9 @@ func probe(d *blockdev.Device) (*luks.Header, bool, error) {
 	return h, true, nil
 }
 
-// unlockAndMap asks for the passphrase (up to cfg.tries times), recovers the
+// unlockAndMap asks for the passphrase (up to o.tries times), recovers the
 // volume key and maps the volume read-only. The key is wiped on every path.
-func (b *booter) unlockAndMap(cfg config, dev blockdev.Device, mapped *string) error {
+func (b *booter) unlockAndMap(cfg options, dev blockdev.Device, mapped *string) error {
 	f, err := os.Open(dev.Path)
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", dev.Path, err)
@@ -304,7 +285,12 @@ func (b *booter) unlockAndMap(cfg config, dev blockdev.Device, mapped *string) e
 	defer func() { vol.Wipe() }()
 	for try := 1; ; try++ {
 		b.state.Set("waiting for passphrase for " + dev.Path)
-		pass, err := b.con.ReadPassphrase(fmt.Sprintf("Enter passphrase for %s: ", dev.Path))
+		var pass []byte
+		err := b.quiet(func() error {
+			var err error
+			pass, err = b.con.ReadPassphrase(fmt.Sprintf("Enter passphrase for %s: ", dev.Path))
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("reading the passphrase: %w", err)
 		}
@@ -313,11 +299,18 @@ func (b *booter) unlockAndMap(cfg config, dev blockdev.Device, mapped *string) e
 		vol, err = hdr.Unlock(pass, luks.UnlockOptions{
 			Keyslot: cfg.keyslot,
 			BeforeKDF: func(ks luks.Keyslot) {
-				fmt.Fprintf(b.con.Out, "Unlocking (%s)…\n", ks.KDF)
+				fmt.Fprintf(b.con.Out, "Unlocking (%s)...\n", ks.KDF)
+			},
+			// Each Argon2 run's memory goes back to the kernel before the
+			// next keyslot is weighed against what is free.
+			MemAvailable: func() (uint64, error) {
+				debug.FreeOSMemory()
+				return luks.MemAvailable()
 			},
 		})
 		b.keepPassphrase(pass, dev.Path, err)
 		luks.Wipe(pass)
+		debug.FreeOSMemory()
 		end(err)
 		if err == nil {
 			b.log.Printf("keyslot %d opened", vol.Keyslot)
@@ -327,7 +320,11 @@ func (b *booter) unlockAndMap(cfg config, dev blockdev.Device, mapped *string) e
 			return err
 		}
 		if try >= cfg.tries {
-			return fmt.Errorf("wrong passphrase, %d tries used: nothing was booted", cfg.tries)
+			return fmt.Errorf("%v, %d tries used: nothing was booted", err, cfg.tries)
+		}
+		if err != luks.ErrWrongPassphrase {
+			// Some keyslots were not tried (too little memory): say so.
+			fmt.Fprintf(b.con.Out, "Not accepted: %v.\n", err)
 		}
 		fmt.Fprintf(b.con.Out, "Wrong passphrase. %d of %d tries left.\n", cfg.tries-try, cfg.tries)
 	}
@@ -354,13 +351,35 @@ func (b *booter) unlockAndMap(cfg config, dev blockdev.Device, mapped *string) e
 	})
 }
 
-// mountBoot mounts the mapped volume read-only: ext4 without replaying the
-// journal (noload), else vfat.
+// mountBoot mounts the mapped volume read-only: ext4, else vfat. A clean
+// ext4 is mounted without touching its journal (noload); one whose journal
+// needs replaying (a crash right after a kernel update) is replayed into RAM
+// through a snapshot, never read from stale metadata, never written.
 func (b *booter) mountBoot(dev string) error {
 	if err := os.MkdirAll(bootMount, 0o755); err != nil {
 		return err
 	}
+	f, err := os.Open(dev)
+	if err != nil {
+		return err
+	}
+	isExt, dirty := ext4NeedsRecovery(f)
+	f.Close()
 	flags := uintptr(unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+	if isExt && dirty {
+		fmt.Fprintln(b.con.Out, "romboot: /boot was not closed cleanly (its journal holds recent changes): replaying the journal in RAM; the disk is not written.")
+		b.log.Printf("ext4 journal needs recovery: replaying into a RAM snapshot")
+		snap, err := b.replayInRAM(dev)
+		if err != nil {
+			return fmt.Errorf("/boot's journal needs replaying and that failed: %w; refusing to boot from stale metadata", err)
+		}
+		if err := unix.Mount(snap, bootMount, "ext4", flags, ""); err != nil {
+			return fmt.Errorf("/boot's journal needs replaying: mounting the RAM snapshot %s: %w; refusing to boot from stale metadata", snap, err)
+		}
+		b.mounted = true
+		b.log.Printf("mounted %s on %s (ext4, journal replayed in RAM, read-only)", snap, bootMount)
+		return nil
+	}
 	var errs []error
 	for _, t := range []struct{ fstype, data string }{{"ext4", "noload"}, {"vfat", "utf8"}} {
 		err := unix.Mount(dev, bootMount, t.fstype, flags, t.data)
@@ -374,7 +393,7 @@ func (b *booter) mountBoot(dev string) error {
 	return fmt.Errorf("mounting %s: no ext4 or vfat filesystem (%v)", dev, errors.Join(errs...))
 }
 
-// closeBoot unmounts /boot and removes the mapping.
+// closeBoot unmounts /boot and removes the mappings (snapshot first).
 func (b *booter) closeBoot() error {
 	var errs []error
 	if b.mounted {
@@ -384,7 +403,15 @@ func (b *booter) closeBoot() error {
 			b.mounted = false
 		}
 	}
-	if b.mapped && b.ctl != nil {
+	if b.snap && b.ctl != nil && !b.mounted {
+		if err := b.ctl.Remove(replayName); err != nil {
+			errs = append(errs, err)
+		} else {
+			b.snap = false
+			freeRAMDisk()
+		}
+	}
+	if b.mapped && b.ctl != nil && !b.snap && !b.mounted {
 		if err := b.ctl.Remove(mapName); err != nil {
 			errs = append(errs, err)
 		} else {

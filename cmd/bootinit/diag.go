@@ -15,9 +15,6 @@ import (
 // line named no address.
 const defaultDiagAddr = "0.0.0.0:80"
 
-// diagAddr returns romboot.diag= from the command line, "" when absent.
-func diagAddr() string { return cmdlineValue("romboot.diag") }
-
 // diagBuilt says whether this build has the HTTP diagnostics server.
 const diagBuilt = true
 
@@ -37,12 +34,12 @@ func (b *booter) startDiag(addr string) error {
 		return nil
 	}
 	st, _ := b.state.(*diag.State)
-	access := httpd.Access{Token: cmdlineValue("romboot.diag_token"), Open: []string{"/healthz"}}
-	if h := cmdlineValue("romboot.diag_hosts"); h != "" {
+	access := httpd.Access{Token: b.opts.diagToken, Open: []string{"/healthz"}}
+	if h := b.opts.diagHosts; h != "" {
 		access.Hosts = strings.Split(h, ",")
 	}
 	s, err := httpd.New(httpd.Config{
-		Engine:      cmdlineValue("romboot.diag_engine"), // pool (default) or uring
+		Engine:      b.opts.diagEngine, // pool (default) or uring
 		Addr:        addr,
 		Workers:     2,
 		StopTimeout: time.Second,
@@ -71,13 +68,25 @@ func (b *booter) diagURL() string {
 	return fmt.Sprintf("http://%s/ (this machine's addresses: %s)", s.Addr(), addresses())
 }
 
-// stopDiag closes the server's sockets before the kexec, within a second
-// even if a page is still being collected.
+// diagStopTimeout bounds stopping the server: a stuck connection must not
+// hold the boot.
+const diagStopTimeout = 2 * time.Second
+
+// stopDiag closes the server's sockets before /boot is closed and the kexec
+// happens, waiting at most diagStopTimeout.
 func (b *booter) stopDiag() {
-	if s, ok := b.diagSrv.(httpd.Engine); ok {
-		s.Shutdown()
-	}
+	s, ok := b.diagSrv.(httpd.Engine)
 	b.diagSrv = nil
+	if !ok {
+		return
+	}
+	done := make(chan struct{})
+	go func() { s.Shutdown(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(diagStopTimeout):
+		b.log.Printf("diagnostics server did not stop within %v; booting anyway", diagStopTimeout)
+	}
 }
 
 // addresses lists the network addresses the kernel configured (ip=).

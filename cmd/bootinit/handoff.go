@@ -48,26 +48,11 @@ type handoffPrep struct {
 	done  chan struct{}
 }
 
-func handoffMode() (string, error) {
-	switch v := cmdlineValue("romboot.handoff"); v {
-	case "", "auto":
-		return "auto", nil
-	case "off":
-		return "off", nil
-	default:
-		return "off", fmt.Errorf("romboot.handoff=%q: want auto or off; the passphrase is not handed over", v)
-	}
-}
-
 // keepPassphrase keeps a copy of the passphrase that opened /boot on dev,
 // for the handoff; nothing when the handoff is off or unlocking failed.
 func (b *booter) keepPassphrase(pass []byte, dev string, unlockErr error) {
 	b.dropHandoff()
-	mode, err := handoffMode()
-	if err != nil {
-		b.log.Printf("%v", err)
-	}
-	if unlockErr != nil || mode == "off" {
+	if unlockErr != nil || b.opts.handoff == "off" {
 		return
 	}
 	b.ho = &handoffState{pass: append([]byte(nil), pass...), bootDev: dev, checked: map[string]error{}}
@@ -125,8 +110,13 @@ func (ho *handoffState) prepare(e bootentry.Entry, p *handoffPrep) {
 
 func readInitrds(paths []string) ([]byte, error) {
 	var data []byte
+	root, err := openInRoot(bootMount)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
 	for _, p := range paths {
-		f, err := os.Open(bootMount + p)
+		f, err := root.open(strings.TrimPrefix(p, "/"))
 		if err != nil {
 			return nil, fmt.Errorf("reading the initrd: %w", err)
 		}
@@ -229,14 +219,14 @@ func findVolume(src string) (blockdev.Device, error) {
 // loadKernel loads the chosen entry for the kexec, with the handoff
 // archive appended to its initrds when there is one to hand over. The
 // archive and the passphrase are wiped once the kernel has copied them.
-func (b *booter) loadKernel(e bootentry.Entry, initrds []string) error {
+func (b *booter) load(kernel *os.File, initrds []*os.File, e bootentry.Entry) error {
 	arc, vols := b.handoffArchive(e)
 	defer b.dropHandoff()
 	if arc == nil {
-		return kexec.Load(bootMount+e.Kernel, initrds, e.Cmdline)
+		return kexec.LoadFiles(kernel, initrds, e.Cmdline)
 	}
 	defer handoff.Wipe(arc)
-	f, err := kexec.Concat(initrds)
+	f, err := kexec.ConcatFiles(initrds)
 	if err != nil {
 		return err
 	}
@@ -258,7 +248,7 @@ func (b *booter) loadKernel(e bootentry.Entry, initrds []string) error {
 		f.WriteAt(make([]byte, int64(len(arc))+pad), end)
 		unix.Ftruncate(int(f.Fd()), 0)
 	}()
-	if err := kexec.Load(bootMount+e.Kernel, []string{fmt.Sprintf("/proc/self/fd/%d", f.Fd())}, e.Cmdline); err != nil {
+	if err := kexec.LoadFiles(kernel, []*os.File{f}, e.Cmdline); err != nil {
 		return err
 	}
 	for _, v := range vols {

@@ -3,6 +3,8 @@
 package main
 
 import (
+	"os"
+
 	"github.com/romboot/romboot/internal/bootentry"
 	"github.com/romboot/romboot/internal/kexec"
 )
@@ -13,15 +15,15 @@ import (
 type handoffState struct{}
 
 func (b *booter) keepPassphrase(_ []byte, _ string, unlockErr error) {
-	if unlockErr == nil && cmdlineValue("romboot.handoff") == "auto" {
+	if unlockErr == nil && b.opts.handoff == "auto" {
 		b.log.Printf("romboot.handoff=auto: this payload was built without the handoff (HANDOFF=0)")
 	}
 }
 
 func (b *booter) prepareHandoff(*bootentry.Menu) {}
 
-func (b *booter) loadKernel(e bootentry.Entry, initrds []string) error {
-	return kexec.Load(bootMount+e.Kernel, initrds, e.Cmdline)
+func (b *booter) load(kernel *os.File, initrds []*os.File, e bootentry.Entry) error {
+	return kexec.LoadFiles(kernel, initrds, e.Cmdline)
 }
 
 func (b *booter) dropHandoff() {}

@@ -11,9 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/romboot/romboot/internal/blockdev"
 	"github.com/romboot/romboot/internal/bootlog"
-	"github.com/romboot/romboot/internal/cmdline"
 	"github.com/romboot/romboot/internal/console"
 	"github.com/romboot/romboot/internal/earlyinit"
 )
@@ -26,6 +24,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bootinit is romboot's init and runs only as PID 1 (in the payload's initramfs)")
 		os.Exit(2)
 	}
+	earlyinit.IgnoreSignals()
 	debug.SetTraceback("single")
 	mountErr := earlyinit.MountAll()
 	consoleErr := earlyinit.Console()
@@ -38,13 +37,18 @@ func main() {
 		log.Printf("console: %v", consoleErr)
 	}
 	earlyinit.Reap(log.Printf)
-	if err := earlyinit.HugePages(thpMode()); err != nil {
-		log.Printf("transparent huge pages: %v", err)
-	}
 	con := &console.Console{In: os.Stdin, Out: os.Stdout}
 	b := &booter{log: log, con: con, state: newState()}
-	if addr := diagAddr(); addr != "" {
-		if err := b.startDiag(addr); err != nil {
+	raw, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		log.Printf("reading /proc/cmdline: %v (using the defaults)", err)
+	}
+	b.setOptions(string(raw))
+	if err := earlyinit.HugePages(b.opts.thp); err != nil {
+		log.Printf("transparent huge pages: %v", err)
+	}
+	if b.opts.diag != "" {
+		if err := b.startDiag(b.opts.diag); err != nil {
 			log.Printf("%v", err)
 		}
 	}
@@ -86,91 +90,6 @@ func (b *booter) attempt() (err error) {
 	return b.boot()
 }
 
-// recovery shows the recovery menu until the user retries.
-func recovery(b *booter) {
-	defer func() {
-		if r := recover(); r != nil {
-			b.log.Printf("recovery menu recovered from panic: %v", r)
-			time.Sleep(time.Second)
-		}
-	}()
-	for {
-		k, err := b.con.Menu("\nromboot recovery menu:", []console.MenuItem{
-			{Key: 'r', Label: "retry the boot"},
-			{Key: 'd', Label: diagLabel()},
-			{Key: 'b', Label: "reboot"},
-			{Key: 'p', Label: "power off"},
-		})
-		if err != nil {
-			// No console input (EOF): wait instead of spinning, then offer again.
-			b.log.Printf("console: %v", err)
-			time.Sleep(5 * time.Second)
-			continue
-		}
-		switch k {
-		case 'r':
-			return
-		case 'd':
-			showDiagnostics(b)
-		case 'b':
-			b.log.Printf("rebooting")
-			if err := earlyinit.Restart(); err != nil {
-				b.log.Printf("reboot: %v", err)
-			}
-		case 'p':
-			b.log.Printf("powering off")
-			if err := earlyinit.PowerOff(); err != nil {
-				b.log.Printf("power off: %v", err)
-			}
-		}
-	}
-}
-
-func showDiagnostics(b *booter) {
-	out := b.con.Out
-	fmt.Fprintf(out, "\n== romboot %s diagnostics ==\n", version)
-	fmt.Fprint(out, b.log.Timeline())
-	fmt.Fprintln(out, "block devices:")
-	devs, err := blockdev.List("/sys", "/dev")
-	if err != nil {
-		fmt.Fprintf(out, "  %v\n", err)
-	}
-	for _, d := range devs {
-		if _, _, err := probe(&d); err != nil {
-			d.Type += " (" + err.Error() + ")"
-		}
-		fmt.Fprintf(out, "  %-8s %4d:%-4d %10d MiB  %-12s %s %s\n", d.Name, d.Major, d.Minor, d.Size>>20, d.Type, d.UUID, d.PartLabel)
-	}
-	fmt.Fprintln(out, "log:")
-	for _, l := range b.log.Lines() {
-		fmt.Fprintln(out, "  "+l)
-	}
-	addr := diagAddr()
-	if addr == "" {
-		addr = defaultDiagAddr
-	}
-	if err := b.startDiag(addr); err != nil {
-		fmt.Fprintf(out, "%v\n", err)
-		return
-	}
-	fmt.Fprintf(out, "Diagnostics are served at %s: try curl http://<address>/\n", b.diagURL())
-}
-
-// thpMode is romboot.thp= from the command line, "always" by default.
-func thpMode() string {
-	if v := cmdlineValue("romboot.thp"); v != "" {
-		return v
-	}
-	return "always"
-}
-
-// cmdlineValue returns a parameter of the kernel command line, "" when absent.
-func cmdlineValue(key string) string {
-	raw, _ := os.ReadFile("/proc/cmdline")
-	v, _ := cmdline.Parse(string(raw)).Get(key)
-	return v
-}
-
 func diagLabel() string {
 	if diagBuilt {
 		return "diagnostics (log, timeline, block devices; starts the HTTP server)"
@@ -183,9 +102,13 @@ func hintFor(err error) string {
 	s := err.Error()
 	switch {
 	case strings.Contains(s, "no LUKS"):
-		return "Check the disk is connected, or name the partition with romboot.boot=UUID=… on the payload's command line."
+		return "Check the disk is connected, or name the partition with romboot.boot=UUID=... on the payload's command line."
 	case strings.Contains(s, "wrong passphrase"):
 		return "Choose r to try again."
+	case strings.Contains(s, "memory is available"):
+		return "A keyslot needs more memory than this machine has free; the passphrase of another keyslot may open it (all are tried unless romboot.keyslot= names one: o in this menu edits it)."
+	case strings.Contains(s, "boot menu left"):
+		return "Choose e to pick the entry, k to edit its command line, r to boot again."
 	case strings.Contains(s, "requirements"):
 		return "This volume cannot be opened by a boot loader until the operation is finished."
 	}

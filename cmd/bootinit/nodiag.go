@@ -15,8 +15,6 @@ func (noState) Set(string) {}
 
 func newState() bootState { return noState{} }
 
-func diagAddr() string { return "" }
-
 const defaultDiagAddr = ""
 
 func (b *booter) startDiag(string) error {

@@ -107,7 +107,7 @@ func ParseSpec(s string) (Spec, error) {
 			return Spec{Key: strings.ToUpper(k), Value: v}, nil
 		}
 	}
-	return Spec{}, fmt.Errorf("device spec %q: want UUID=, PARTUUID=, LABEL=, PARTLABEL= or /dev/…", s)
+	return Spec{}, fmt.Errorf("device spec %q: want UUID=, PARTUUID=, LABEL=, PARTLABEL= or /dev/...", s)
 }
 
 func (s Spec) String() string {

@@ -36,6 +36,9 @@ type Menu struct {
 	Entries []Entry
 	Default int // index into Entries
 	Timeout int // seconds, -1 when none was set
+	// NextEntry is grubenv's next_entry (grub-reboot), which is not
+	// followed: a read-only /boot cannot clear it, so it would stick.
+	NextEntry string
 }
 
 // Options carry what the kernel command line says about entries.

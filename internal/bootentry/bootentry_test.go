@@ -287,3 +287,20 @@ func FuzzGrub(f *testing.F) {
 		}
 	})
 }
+
+// grub-reboot's next_entry is reported, not followed: GRUB would clear it
+// with save_env, which a read-only /boot cannot do.
+func TestGrubNextEntryIgnored(t *testing.T) {
+	m, err := Find(fstest.MapFS{
+		"grub/grub.cfg": {Data: []byte("load_env\nif [ \"${next_entry}\" ] ; then\n set default=\"${next_entry}\"\n set next_entry=\n save_env next_entry\nelse\n set default=\"0\"\nfi\n" +
+			"menuentry 'A' { linux /vmlinuz-a }\nmenuentry 'B' { linux /vmlinuz-a }\n")},
+		"grub/grubenv": {Data: []byte("# GRUB Environment Block\nnext_entry=1\n" + strings.Repeat("#", 900))},
+		"vmlinuz-a":    {Data: []byte("k")},
+	}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.NextEntry != "1" || m.Default != 0 {
+		t.Errorf("NextEntry %q default %d, want \"1\" and the config's 0", m.NextEntry, m.Default)
+	}
+}

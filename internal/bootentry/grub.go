@@ -149,6 +149,10 @@ type grubRun struct {
 	loops    int // break/continue count
 	inLoop   int // loops running: break/continue outside one do nothing
 	inFunc   int // functions running: return outside one fails
+	// nextEntry is grubenv's next_entry (grub-reboot), set aside: GRUB
+	// clears it with save_env, which a read-only /boot cannot do, so
+	// following it would make a one-time choice permanent (Menu.NextEntry).
+	nextEntry string
 }
 
 func parseGrub(fsys fs.FS, cfgPath string, data []byte) (*Menu, error) {
@@ -176,7 +180,7 @@ func parseGrub(fsys fs.FS, cfgPath string, data []byte) (*Menu, error) {
 		return nil, err
 	}
 	r.ctl = ctlNone
-	m := &Menu{Timeout: -1}
+	m := &Menu{Timeout: -1, NextEntry: r.nextEntry}
 	if err := r.finish(top, nil, nil, m); err != nil {
 		return nil, err
 	}
@@ -1056,6 +1060,10 @@ func (r *grubRun) loadEnv(args []string, sc *scope) (bool, error) {
 				}
 			}
 			b.WriteByte(v[i])
+		}
+		if k == "next_entry" {
+			r.nextEntry = b.String()
+			continue
 		}
 		if err := r.set(sc, k, b.String()); err != nil {
 			return false, err

@@ -67,7 +67,7 @@ func (l *Log) Printf(format string, args ...any) {
 // (with its error, if any) and records its duration.
 func (l *Log) Stage(name string) func(error) {
 	start := l.now()
-	l.Printf("%s…", name)
+	l.Printf("%s...", name)
 	return func(err error) {
 		d := l.now() - start
 		s := Stage{Name: name, Start: start, Duration: d}

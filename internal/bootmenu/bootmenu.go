@@ -1,8 +1,9 @@
 // Package bootmenu shows the boot entries on the console and lets the
 // person choose one: a numbered list with the default marked, a countdown
 // any key stops, arrow keys or numbers to choose, `e` to edit the command
-// line for this boot only, Enter to boot. Plain text, redrawn by printing
-// again, so it works on a serial line as on the framebuffer console.
+// line for this boot only, Enter to boot, Esc to leave for the recovery
+// menu. Plain text, redrawn by printing again, so it works on a serial line
+// as on the framebuffer console.
 package bootmenu
 
 import (
@@ -22,36 +23,61 @@ const (
 	DefaultTimeout = 5 * time.Second
 )
 
+// NoCountdown as the timeout shows the menu and waits for a choice.
+const NoCountdown = time.Duration(-2)
+
+// ErrLeft is returned when the person leaves the menu with Esc.
+var ErrLeft = errors.New("boot menu left with Esc")
+
 // Choose returns the entry to boot. With one bootable entry, or a timeout of
-// zero, it returns the default without showing anything.
-func Choose(c *console.Console, m *bootentry.Menu, timeout time.Duration) (bootentry.Entry, error) {
+// zero, it returns the default without showing anything. A default that
+// cannot boot is never waited on: unattended, the first bootable entry is
+// booted and warn says so.
+func Choose(c *console.Console, m *bootentry.Menu, timeout time.Duration, warn func(string, ...any)) (bootentry.Entry, error) {
 	bootable := 0
 	for _, e := range m.Entries {
 		if e.Broken == "" {
 			bootable++
 		}
 	}
-	if bootable <= 1 || timeout == 0 {
-		return m.DefaultEntry()
+	s := &state{c: c, m: m, sel: m.Default, warn: warn}
+	if s.sel < 0 || s.sel >= len(m.Entries) {
+		s.sel = 0
+	}
+	if bootable == 0 || (timeout != NoCountdown && (bootable <= 1 || timeout == 0)) {
+		return s.unattended()
+	}
+	restore := c.Raw()
+	defer restore()
+	if timeout == NoCountdown {
+		s.draw()
+		return s.interactive()
 	}
 	if timeout < 0 {
 		timeout = DefaultTimeout
 	}
-	timeout = min(timeout, MaxTimeout)
-	restore := c.Raw()
-	defer restore()
-	s := &state{c: c, m: m, sel: m.Default}
-	if s.sel < 0 || s.sel >= len(m.Entries) {
-		s.sel = 0
-	}
-	return s.run(timeout)
+	return s.run(min(timeout, MaxTimeout))
 }
 
 type state struct {
-	c   *console.Console
-	m   *bootentry.Menu
-	sel int
-	num int // digits typed so far
+	c    *console.Console
+	m    *bootentry.Menu
+	sel  int
+	num  int // digits typed so far
+	warn func(string, ...any)
+}
+
+// unattended boots the default, or the first bootable entry when the
+// default cannot boot, saying so.
+func (s *state) unattended() (bootentry.Entry, error) {
+	e, err := s.m.DefaultEntry()
+	if err != nil {
+		return e, err
+	}
+	if d := s.m.Entries[s.m.Default]; d.Broken != "" && s.warn != nil {
+		s.warn("the default entry %q cannot boot (%s); booting %q instead", d.Title, d.Broken, e.Title)
+	}
+	return e, nil
 }
 
 func (s *state) draw() {
@@ -72,14 +98,14 @@ func (s *state) draw() {
 		}
 		fmt.Fprint(w, line+"\r\n")
 	}
-	fmt.Fprint(w, "Up/Down or a number to choose, e to edit the command line, Enter to boot.\r\n")
+	fmt.Fprint(w, "Up/Down or a number to choose, e to edit the command line, Enter to boot, Esc for the recovery menu.\r\n")
 }
 
 func (s *state) run(timeout time.Duration) (bootentry.Entry, error) {
 	s.draw()
 	// Countdown: any key stops it and is then handled as usual.
 	for left := int((timeout + time.Second - 1) / time.Second); left > 0; left-- {
-		fmt.Fprintf(s.c.Out, "\rBooting %q in %2d s (press any key to stop)… ", s.m.Entries[s.sel].Title, left)
+		fmt.Fprintf(s.c.Out, "\rBooting %q in %2d s (press any key to stop)... ", s.m.Entries[s.sel].Title, left)
 		k, err := s.c.ReadKey(time.Second)
 		if errors.Is(err, console.ErrTimeout) {
 			continue
@@ -94,7 +120,8 @@ func (s *state) run(timeout time.Duration) (bootentry.Entry, error) {
 		return s.interactive()
 	}
 	fmt.Fprint(s.c.Out, "\r\n")
-	return s.boot()
+	s.m.Default = s.sel
+	return s.unattended()
 }
 
 func (s *state) interactive() (bootentry.Entry, error) {
@@ -138,6 +165,8 @@ func (s *state) handle(k console.Key) (bootentry.Entry, bool, error) {
 			return e, ok, err
 		}
 		s.draw()
+	case k.Special == "esc":
+		return bootentry.Entry{}, false, ErrLeft
 	case k.Special == "enter":
 		e, err := s.boot()
 		if err != nil {
@@ -165,33 +194,12 @@ func (s *state) edit() (bootentry.Entry, bool, error) {
 		fmt.Fprintf(s.c.Out, "%q cannot boot: %s\r\n", e.Title, e.Broken)
 		return bootentry.Entry{}, false, nil
 	}
-	line := []byte(e.Cmdline)
-	fmt.Fprintf(s.c.Out, "\r\nEdit the command line of %q (Enter boots, Esc cancels):\r\n> %s", e.Title, line)
-	for {
-		k, err := s.c.ReadKey(-1)
-		if err != nil {
-			return bootentry.Entry{}, false, err
-		}
-		switch {
-		case k.Special == "enter":
-			fmt.Fprint(s.c.Out, "\r\n")
-			e.Cmdline = strings.TrimSpace(string(line))
-			e.Edited = true
-			return e, true, nil
-		case k.Special == "esc":
-			fmt.Fprint(s.c.Out, "\r\n")
-			return bootentry.Entry{}, false, nil
-		case k.Special == "backspace":
-			if len(line) > 0 {
-				line = line[:len(line)-1]
-				fmt.Fprint(s.c.Out, "\b \b")
-			}
-		case k.Special == "ctrl-u":
-			fmt.Fprint(s.c.Out, strings.Repeat("\b \b", len(line)))
-			line = line[:0]
-		case k.Byte != 0 && len(line) < 4096:
-			line = append(line, k.Byte)
-			fmt.Fprintf(s.c.Out, "%c", k.Byte)
-		}
+	fmt.Fprintf(s.c.Out, "\r\nEdit the command line of %q (Enter boots, Esc cancels):\r\n", e.Title)
+	line, ok, err := s.c.EditLine("> ", e.Cmdline)
+	if err != nil || !ok {
+		return bootentry.Entry{}, false, err
 	}
+	e.Cmdline = strings.TrimSpace(line)
+	e.Edited = true
+	return e, true, nil
 }

@@ -2,6 +2,8 @@ package bootmenu
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -33,7 +35,7 @@ func typed(t *testing.T) (*console.Console, *os.File, *bytes.Buffer) {
 func TestCountdownBootsDefault(t *testing.T) {
 	c, _, out := typed(t)
 	start := time.Now()
-	e, err := Choose(c, menu(), time.Second)
+	e, err := Choose(c, menu(), time.Second, nil)
 	if err != nil || e.Title != "Debian" {
 		t.Fatalf("%+v %v", e, err)
 	}
@@ -55,7 +57,7 @@ func TestChooseByNumberAndArrows(t *testing.T) {
 	} {
 		c, w, out := typed(t)
 		w.WriteString(input)
-		e, err := Choose(c, menu(), 10*time.Second)
+		e, err := Choose(c, menu(), 10*time.Second, nil)
 		if err != nil || e.Title != want {
 			t.Errorf("%q: got %q (%v), want %q\n%s", input, e.Title, err, want, out)
 		}
@@ -65,14 +67,14 @@ func TestChooseByNumberAndArrows(t *testing.T) {
 func TestEdit(t *testing.T) {
 	c, w, out := typed(t)
 	w.WriteString("e\x7f\x7f\x7f rw romboot.e2e=1\r")
-	e, err := Choose(c, menu(), 10*time.Second)
+	e, err := Choose(c, menu(), 10*time.Second, nil)
 	if err != nil || e.Cmdline != "root=/dev/a rw romboot.e2e=1" || !e.Edited || e.Title != "Debian" {
 		t.Fatalf("%+v %v\n%s", e, err, out)
 	}
 	// Esc cancels the edit: the entry boots unchanged.
 	c, w, _ = typed(t)
 	w.WriteString("2e junk\x1b\r")
-	e, err = Choose(c, menu(), 10*time.Second)
+	e, err = Choose(c, menu(), 10*time.Second, nil)
 	if err != nil || e.Cmdline != "root=/dev/a ro single" || e.Edited {
 		t.Fatalf("after Esc: %+v %v", e, err)
 	}
@@ -82,10 +84,57 @@ func TestNoMenu(t *testing.T) {
 	c, _, out := typed(t)
 	m := menu()
 	m.Entries = m.Entries[:1]
-	if e, err := Choose(c, m, 5*time.Second); err != nil || e.Title != "Debian" || out.Len() != 0 {
+	if e, err := Choose(c, m, 5*time.Second, nil); err != nil || e.Title != "Debian" || out.Len() != 0 {
 		t.Fatalf("one entry: %+v %v %q", e, err, out)
 	}
-	if e, err := Choose(c, menu(), 0); err != nil || e.Title != "Debian" || out.Len() != 0 {
+	if e, err := Choose(c, menu(), 0, nil); err != nil || e.Title != "Debian" || out.Len() != 0 {
 		t.Fatalf("timeout 0: %+v %v %q", e, err, out)
+	}
+}
+
+// An unattended boot never stalls on a broken default: the first bootable
+// entry boots, with a warning.
+func TestBrokenDefaultUnattended(t *testing.T) {
+	for _, timeout := range []time.Duration{0, time.Second} {
+		c, _, _ := typed(t)
+		m := menu()
+		m.Default = 2
+		var warned []string
+		e, err := Choose(c, m, timeout, func(f string, a ...any) { warned = append(warned, fmt.Sprintf(f, a...)) })
+		if err != nil || e.Title != "Debian" {
+			t.Fatalf("timeout %v: %+v %v", timeout, e, err)
+		}
+		if len(warned) != 1 || !strings.Contains(warned[0], `"Old" cannot boot`) {
+			t.Errorf("timeout %v: warnings %q", timeout, warned)
+		}
+	}
+}
+
+// NoCountdown shows the menu even for one entry and waits for a key.
+func TestNoCountdown(t *testing.T) {
+	c, w, out := typed(t)
+	m := menu()
+	m.Entries = m.Entries[:1]
+	go func() { time.Sleep(1500 * time.Millisecond); w.WriteString("\r") }()
+	start := time.Now()
+	e, err := Choose(c, m, NoCountdown, nil)
+	if err != nil || e.Title != "Debian" || time.Since(start) < time.Second || !strings.Contains(out.String(), "romboot boot menu:") {
+		t.Fatalf("%+v %v %v\n%s", e, err, time.Since(start), out)
+	}
+}
+
+// Esc leaves the menu (for the recovery menu); a menu with nothing
+// bootable is not shown at all, even when asked for.
+func TestLeaveAndNothingBootable(t *testing.T) {
+	c, w, _ := typed(t)
+	w.WriteString("\x1b")
+	if _, err := Choose(c, menu(), NoCountdown, nil); !errors.Is(err, ErrLeft) {
+		t.Errorf("Esc: %v", err)
+	}
+	c, _, _ = typed(t)
+	m := menu()
+	m.Entries = m.Entries[2:]
+	if _, err := Choose(c, m, NoCountdown, nil); err == nil || !strings.Contains(err.Error(), "no entry can boot") {
+		t.Errorf("nothing bootable: %v", err)
 	}
 }

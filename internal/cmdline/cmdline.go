@@ -60,24 +60,53 @@ func (p Params) Get(key string) (string, bool) {
 // Keys returns the keys in order (with repeats).
 func (p Params) Keys() []string { return append([]string(nil), p.keys...) }
 
+// IsSecret says whether a parameter's value looks secret (its key names a
+// key, pass, secret or token) and must not be shown.
+func IsSecret(key string) bool {
+	lk := strings.ToLower(key)
+	return strings.Contains(lk, "key") || strings.Contains(lk, "pass") || strings.Contains(lk, "secret") || strings.Contains(lk, "token")
+}
+
+// Word is one key[=value] word of a command line.
+type Word struct {
+	Key, Value string
+	Eq         bool // the word had an '='
+}
+
+// String writes the word back, quoting a value with blanks.
+func (w Word) String() string {
+	if !w.Eq {
+		return w.Key
+	}
+	v := w.Value
+	if strings.ContainsAny(v, " \t") {
+		v = `"` + v + `"`
+	}
+	return w.Key + "=" + v
+}
+
+// Words returns the words whose key starts with prefix, in order (all words
+// for an empty prefix).
+func (p Params) Words(prefix string) []Word {
+	var out []Word
+	for i, k := range p.keys {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, Word{k, p.vals[i], p.eq[i]})
+		}
+	}
+	return out
+}
+
 // Redacted returns the command line with the values of secret-looking
-// parameters (romboot.*key*, *pass*, *secret*) replaced by "<redacted>".
+// parameters (see IsSecret) replaced by "<redacted>".
 func (p Params) Redacted() string {
 	out := make([]string, len(p.keys))
 	for i, k := range p.keys {
-		v := p.vals[i]
-		lk := strings.ToLower(k)
-		if v != "" && (strings.Contains(lk, "key") || strings.Contains(lk, "pass") || strings.Contains(lk, "secret")) {
-			v = "<redacted>"
+		w := Word{k, p.vals[i], p.eq[i]}
+		if w.Value != "" && IsSecret(k) {
+			w.Value = "<redacted>"
 		}
-		if !p.eq[i] {
-			out[i] = k
-			continue
-		}
-		if strings.ContainsAny(v, " \t") {
-			v = `"` + v + `"`
-		}
-		out[i] = k + "=" + v
+		out[i] = w.String()
 	}
 	return strings.Join(out, " ")
 }

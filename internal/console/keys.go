@@ -2,6 +2,8 @@ package console
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -106,6 +108,39 @@ func (c *Console) readByte(timeout time.Duration) (byte, error) {
 		}
 		if err != nil {
 			return 0, err
+		}
+	}
+}
+
+// EditLine edits one line in raw mode, starting from initial: printable
+// keys append, Backspace deletes, Ctrl-U clears. Enter returns the line and
+// true, Esc returns false. The line is bounded at 4096 bytes.
+func (c *Console) EditLine(prompt, initial string) (string, bool, error) {
+	line := []byte(initial)
+	fmt.Fprintf(c.Out, "%s%s", prompt, line)
+	for {
+		k, err := c.ReadKey(-1)
+		if err != nil {
+			return "", false, err
+		}
+		switch {
+		case k.Special == "enter":
+			fmt.Fprint(c.Out, "\r\n")
+			return string(line), true, nil
+		case k.Special == "esc":
+			fmt.Fprint(c.Out, "\r\n")
+			return "", false, nil
+		case k.Special == "backspace":
+			if len(line) > 0 {
+				line = line[:len(line)-1]
+				fmt.Fprint(c.Out, "\b \b")
+			}
+		case k.Special == "ctrl-u":
+			fmt.Fprint(c.Out, strings.Repeat("\b \b", len(line)))
+			line = line[:0]
+		case k.Byte != 0 && len(line) < 4096:
+			line = append(line, k.Byte)
+			fmt.Fprintf(c.Out, "%c", k.Byte)
 		}
 	}
 }

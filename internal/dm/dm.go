@@ -193,3 +193,11 @@ func header(buf []byte) *unix.DmIoctl { return (*unix.DmIoctl)(unsafe.Pointer(&b
 func wipeBuf(buf []byte) { clear(buf) }
 
 func align8(n int) int { return (n + 7) &^ 7 }
+
+// Snapshot is a table line for a non-persistent snapshot of origin (a
+// "major:minor" of length sectors): reads come from origin, writes go to
+// the copy-on-write device cow in chunks of chunk sectors and are lost when
+// the mapping goes. The origin is only read, so it may be read-only.
+func Snapshot(length uint64, origin, cow string, chunk int) Target {
+	return Target{Start: 0, Length: length, Type: "snapshot", Params: fmt.Appendf(nil, "%s %s N %d", origin, cow, chunk)}
+}

@@ -31,3 +31,10 @@ func TestAlign8(t *testing.T) {
 		}
 	}
 }
+
+func TestSnapshot(t *testing.T) {
+	tg := Snapshot(2048, "253:0", "1:0", 8)
+	if tg.Type != "snapshot" || tg.Length != 2048 || string(tg.Params) != "253:0 1:0 N 8" {
+		t.Fatalf("%+v %q", tg, tg.Params)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -117,4 +118,34 @@ func PowerOff() error {
 func Restart() error {
 	unix.Sync()
 	return unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+}
+
+// IgnoreSignals makes the signals that would end a Go program do nothing:
+// PID 1 must never exit (the kernel panics), whoever sends them (a stray
+// kill, SIGINT for Ctrl-Alt-Del, SIGHUP from the console).
+func IgnoreSignals() {
+	signal.Ignore(unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGPIPE, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU)
+}
+
+// PrintkPath holds the kernel's console loglevel (first field).
+var PrintkPath = "/proc/sys/kernel/printk"
+
+// QuietKernel lowers the console loglevel to 1 (emergencies only), so kernel
+// messages do not land on a prompt or menu whatever loglevel= the payload
+// was given; they still reach the kernel log. The returned function puts
+// the previous level back.
+func QuietKernel() (restore func()) {
+	raw, err := os.ReadFile(PrintkPath)
+	if err != nil {
+		return func() {}
+	}
+	fields := strings.Fields(string(raw))
+	if len(fields) == 0 || fields[0] == "1" {
+		return func() {}
+	}
+	old := fields[0]
+	if os.WriteFile(PrintkPath, []byte("1"), 0) != nil {
+		return func() {}
+	}
+	return func() { os.WriteFile(PrintkPath, []byte(old), 0) }
 }

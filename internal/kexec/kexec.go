@@ -20,28 +20,54 @@ func Load(kernel string, initrds []string, cmdline string) error {
 		return fmt.Errorf("opening kernel: %w", err)
 	}
 	defer kf.Close()
+	files, err := openAll(initrds)
+	defer closeAll(files)
+	if err != nil {
+		return err
+	}
+	return LoadFiles(kf, files, cmdline)
+}
+
+// openAll opens the initrds in order, stopping at the first failure; the
+// caller closes what was opened.
+func openAll(paths []string) ([]*os.File, error) {
+	var files []*os.File
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return files, fmt.Errorf("opening initrd: %w", err)
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// LoadFiles is Load for files the caller opened (for example inside an
+// os.Root, so no path can lead outside /boot).
+func LoadFiles(kernel *os.File, initrds []*os.File, cmdline string) error {
 	initrdFd := -1
 	flags := 0
 	switch len(initrds) {
 	case 0:
 		flags |= unix.KEXEC_FILE_NO_INITRAMFS
 	case 1:
-		f, err := os.Open(initrds[0])
-		if err != nil {
-			return fmt.Errorf("opening initrd: %w", err)
-		}
-		defer f.Close()
-		initrdFd = int(f.Fd())
+		initrdFd = int(initrds[0].Fd())
 	default:
-		f, err := Concat(initrds)
+		f, err := ConcatFiles(initrds)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
 		initrdFd = int(f.Fd())
 	}
-	if err := unix.KexecFileLoad(int(kf.Fd()), initrdFd, cmdline, flags); err != nil {
-		return fmt.Errorf("kexec_file_load(%s, %d initrd(s), %d-byte cmdline): %w", kernel, len(initrds), len(cmdline), err)
+	if err := unix.KexecFileLoad(int(kernel.Fd()), initrdFd, cmdline, flags); err != nil {
+		return fmt.Errorf("kexec_file_load(%s, %d initrd(s), %d-byte cmdline): %w", kernel.Name(), len(initrds), len(cmdline), err)
 	}
 	return nil
 }
@@ -54,25 +80,29 @@ func Load(kernel string, initrds []string, cmdline string) error {
 // GRUB's initrd loader does: an early-microcode cpio of odd length followed
 // by the main initramfs then still unpacks.
 func Concat(files []string) (*os.File, error) {
+	in, err := openAll(files)
+	defer closeAll(in)
+	if err != nil {
+		return nil, err
+	}
+	return ConcatFiles(in)
+}
+
+// ConcatFiles is Concat for files the caller opened.
+func ConcatFiles(files []*os.File) (*os.File, error) {
 	fd, err := unix.MemfdCreate("initrd", unix.MFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("memfd_create: %w", err)
 	}
 	out := os.NewFile(uintptr(fd), "memfd:initrd")
-	for i, p := range files {
-		in, err := os.Open(p)
-		if err != nil {
-			out.Close()
-			return nil, fmt.Errorf("opening initrd: %w", err)
-		}
+	for i, in := range files {
 		n, err := io.Copy(out, in)
-		in.Close()
 		if err == nil && n%4 != 0 && i < len(files)-1 {
 			_, err = out.Write(make([]byte, 4-n%4))
 		}
 		if err != nil {
 			out.Close()
-			return nil, fmt.Errorf("copying initrd %s: %w", p, err)
+			return nil, fmt.Errorf("copying initrd %s: %w", in.Name(), err)
 		}
 	}
 	if _, err := out.Seek(0, io.SeekStart); err != nil {

@@ -396,3 +396,24 @@ func TestJSONReader(t *testing.T) {
 		t.Errorf("json-c extensions: %+v", v.obj)
 	}
 }
+
+// A keyslot refused for lack of memory is said to be untried, never folded
+// into "wrong passphrase" as if it had been tried.
+func TestMemorySkippedKeyslotReported(t *testing.T) {
+	img := format(t, "8M", args(small2, []string{"--pbkdf", "argon2id"}, cheapArgon)...)
+	addKey(t, img, "1", "recovery-pass", "--pbkdf", "argon2id", "--pbkdf-memory", "262144", "--pbkdf-force-iterations", "4", "--pbkdf-parallel", "1")
+	h := openImage(t, img)
+	mem := func() (uint64, error) { return 100 << 20, nil }
+	_, err := h.Unlock([]byte("recovery-pass"), UnlockOptions{Keyslot: -1, MemAvailable: mem})
+	var kl *KDFLimitError
+	if !errors.Is(err, ErrWrongPassphrase) || !strings.Contains(err.Error(), "keyslot 1 not tried") || !strings.Contains(err.Error(), "256 MiB") {
+		t.Fatalf("got %v, want wrong for keyslot 0 and keyslot 1 not tried", err)
+	}
+	_, err = h.Unlock([]byte("recovery-pass"), UnlockOptions{Keyslot: 1, MemAvailable: mem})
+	if !errors.As(err, &kl) || !kl.NoMemory || errors.Is(err, ErrWrongPassphrase) {
+		t.Fatalf("keyslot 1 alone: %v", err)
+	}
+	if v, err := h.Unlock([]byte("recovery-pass"), UnlockOptions{Keyslot: -1}); err != nil || v.Keyslot != 1 {
+		t.Fatalf("with memory: %v", err)
+	}
+}

@@ -60,7 +60,10 @@ func (e *RequirementsError) Error() string {
 
 // KDFLimitError is returned when a keyslot asks for more KDF cost than is
 // allowed or than the machine has memory for.
-type KDFLimitError struct{ Reason string }
+type KDFLimitError struct {
+	Reason   string
+	NoMemory bool // refused for lack of memory (another machine could try it)
+}
 
 func (e *KDFLimitError) Error() string { return "keyslot KDF cost refused: " + e.Reason }
 

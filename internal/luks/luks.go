@@ -241,11 +241,15 @@ func (h *Header) Unlock(pass []byte, opt UnlockOptions) (*Volume, error) {
 		return nil, err
 	}
 	var firstErr error
+	var skipped []string // keyslots not tried for lack of memory
 	tried := 0
 	for _, ks := range order {
 		if err := h.checkKDF(ks, opt.MemAvailable); err != nil {
 			if firstErr == nil {
 				firstErr = fmt.Errorf("keyslot %d: %w", ks.Index, err)
+			}
+			if le, ok := err.(*KDFLimitError); ok && le.NoMemory {
+				skipped = append(skipped, fmt.Sprintf("keyslot %d not tried: %v", ks.Index, err))
 			}
 			continue
 		}
@@ -270,6 +274,10 @@ func (h *Header) Unlock(pass []byte, opt UnlockOptions) (*Volume, error) {
 			return &Volume{Header: h, Keyslot: ks.Index, Key: key}, nil
 		}
 		wipe(key)
+	}
+	if tried > 0 && len(skipped) > 0 {
+		// Wrong for the keyslots tried; the others were never asked.
+		return nil, fmt.Errorf("%w for the keyslots tried (%s)", ErrWrongPassphrase, strings.Join(skipped, "; "))
 	}
 	if tried > 0 || firstErr == nil {
 		return nil, ErrWrongPassphrase
@@ -333,7 +341,7 @@ func (h *Header) checkKDF(ks Keyslot, memAvail func() (uint64, error)) error {
 	}
 	need := uint64(k.MemoryKiB)*1024 + 16<<20
 	if need > avail {
-		return &KDFLimitError{Reason: fmt.Sprintf("argon2 needs %s but only %d MiB of memory is available", kibString(k.MemoryKiB), avail>>20)}
+		return &KDFLimitError{Reason: fmt.Sprintf("argon2 needs %s but only %d MiB of memory is available", kibString(k.MemoryKiB), avail>>20), NoMemory: true}
 	}
 	return nil
 }
