@@ -216,7 +216,7 @@ func findVolume(src string) (blockdev.Device, error) {
 	return blockdev.Device{}, errNotHere
 }
 
-// loadKernel loads the chosen entry for the kexec, with the handoff
+// load loads the opened kernel and initrds for the kexec, with the handoff
 // archive appended to its initrds when there is one to hand over. The
 // archive and the passphrase are wiped once the kernel has copied them.
 func (b *booter) load(kernel *os.File, initrds []*os.File, e bootentry.Entry) error {
