@@ -32,6 +32,9 @@ func TestDebianInitrdTakesHandoffArchive(t *testing.T) {
 	}
 	for _, flavor := range []string{"initramfs-tools", "dracut"} {
 		t.Run(flavor, func(t *testing.T) {
+			if flavor == "dracut" {
+				t.Skip(dracutNotYet)
+			}
 			img := installImage(t, flavor, passphrase)
 			boot := extractBoot(t, flavor)
 			menu, err := bootentry.Find(os.DirFS(boot), bootentry.Options{})
