@@ -14,6 +14,7 @@ import (
 	"github.com/romboot/romboot/internal/bootentry"
 	"github.com/romboot/romboot/internal/bootlog"
 	"github.com/romboot/romboot/internal/bootmenu"
+	"github.com/romboot/romboot/internal/cmdline"
 	"github.com/romboot/romboot/internal/console"
 	"github.com/romboot/romboot/internal/dm"
 	"github.com/romboot/romboot/internal/kexec"
@@ -116,7 +117,7 @@ func (b *booter) boot() error {
 	if entry.Edited {
 		b.log.Printf("command line edited at the menu")
 	}
-	b.log.Printf("booting %q: %s initrd %v cmdline %q", entry.Title, entry.Kernel, entry.Initrds, entry.Cmdline)
+	b.log.Printf("booting %q: %s initrd %v cmdline %q", entry.Title, entry.Kernel, entry.Initrds, cmdline.Parse(entry.Cmdline).Redacted())
 	b.state.Set("booting " + entry.Title)
 	if err := b.stage("loading the kernel (kexec_file_load)", func() error {
 		return b.loadKernel(entry)
