@@ -29,7 +29,7 @@ GOENV   := CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOAMD64=v1 GOEXPERIMENT=nogreen
 GOBUILD := $(GOENV) $(GO) build -trimpath -buildvcs=false $(GCFLAGS) -ldflags '-s -w -buildid= -X main.version=$(VERSION)'
 export SOURCE_DATE_EPOCH ?= 0
 
-.PHONY: all deps kernel bootinit initramfs payload disk qemu test e2e-x220 repro vet size fuzz bench bench-kdf bench-httpd clean
+.PHONY: all deps kernel bootinit initramfs payload disk qemu test test-install e2e-x220 repro vet size fuzz bench bench-kdf bench-httpd clean
 
 all: payload
 
@@ -76,6 +76,11 @@ e2e-x220: deps
 # caches, and compares the bytes (scripts/repro).
 repro:
 	scripts/repro $(BOARD) $(DIAG)
+
+# The passphrase handoff on real Debian 12 installations (scripts/mkinstall
+# builds them with mmdebstrap, cached): each boot takes minutes under TCG.
+test-install: deps vet payload
+	ROMBOOT_REQUIRE_TOOLS=1 ROMBOOT_E2E=1 ROMBOOT_E2E_INSTALL=1 ROMBOOT_BUILD=$(CURDIR)/$(OUT) $(GO) test -count=1 -timeout 80m -run 'Installed|DebianInitrd' -v ./qemu/
 
 # Bytes of kernel and initramfs against the board's flash budget; fails
 # when over (scripts/size).

@@ -30,6 +30,7 @@ func TestDebianInitrdTakesHandoffArchive(t *testing.T) {
 	if os.Getenv("ROMBOOT_E2E") != "1" {
 		t.Skip("end-to-end test: run with ROMBOOT_E2E=1 (needs no romboot payload)")
 	}
+	needInstallE2E(t)
 	for _, flavor := range []string{"initramfs-tools", "dracut"} {
 		t.Run(flavor, func(t *testing.T) {
 			if flavor == "dracut" {

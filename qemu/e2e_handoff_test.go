@@ -42,6 +42,16 @@ var initramfsPrompt = map[string]string{
 	"dracut":          "Please enter passphrase for disk ",
 }
 
+// needInstallE2E gates the boots of real Debian installations: each takes
+// minutes under TCG, more than `make test` can spend, so they run with
+// `make test-install` (ROMBOOT_E2E_INSTALL=1).
+func needInstallE2E(t *testing.T) {
+	t.Helper()
+	if os.Getenv("ROMBOOT_E2E_INSTALL") != "1" {
+		t.Skip("boots real Debian installations: run with `make test-install` (ROMBOOT_E2E_INSTALL=1)")
+	}
+}
+
 var (
 	installMu     sync.Mutex
 	installImages = map[string]string{}
@@ -162,6 +172,7 @@ func bootInstalled(t *testing.T, flavor, img, rootPass string, askRoot bool, wan
 
 func TestInstalledDebianHandoff(t *testing.T) {
 	needE2E(t)
+	needInstallE2E(t)
 	for _, flavor := range []string{"initramfs-tools", "dracut"} {
 		t.Run(flavor, func(t *testing.T) {
 			if flavor == "dracut" {
@@ -182,6 +193,7 @@ func TestInstalledDebianHandoff(t *testing.T) {
 // nothing over, and the installed initramfs asks as before.
 func TestInstalledDebianRootOtherPassphrase(t *testing.T) {
 	needE2E(t)
+	needInstallE2E(t)
 	for _, flavor := range []string{"initramfs-tools", "dracut"} {
 		t.Run(flavor, func(t *testing.T) {
 			img := installImage(t, flavor, otherRootPass)
