@@ -89,6 +89,12 @@ size: payload
 	@scripts/size $(BOARD) $(DIAG) $(OUT)
 
 # The diagnostics server's engines against net/http and nginx (wrk, loopback).
+bench: bench-kdf bench-httpd
+
+# Unlock time against cryptsetup on the host and in QEMU (scripts/bench-kdf).
+bench-kdf: deps
+	scripts/bench-kdf
+
 bench-httpd: deps
 	scripts/bench-httpd
 
