@@ -308,12 +308,16 @@ func TestRequirementsEndInRecovery(t *testing.T) {
 	t.Parallel()
 	img := copyDisk(t, testDisk(t, "luks2"))
 	if err := lukstest.EditJSON(img, partitionStart, func(m map[string]any) {
-		lukstest.Get(m, "config")["requirements"] = map[string]any{"mandatory": []any{"online-reencrypt-v2"}}
+		// A requirement romboot does not know, as a newer cryptsetup may
+		// set (cryptsetup refuses unknown mandatory requirements too). An
+		// online-reencrypt-v2 flag alone would be refused as corrupt: it
+		// needs its backup segments, as cryptsetup's validation says.
+		lukstest.Get(m, "config")["requirements"] = map[string]any{"mandatory": []any{"romboot-e2e-future-v1"}}
 	}); err != nil {
 		t.Fatal(err)
 	}
 	v := boot(t, "--disk", img)
-	v.Expect(`/dev/vda1: LUKS2 header has mandatory requirements ["online-reencrypt-v2"]`, promptTimeout)
+	v.Expect(`/dev/vda1: LUKS2 header has mandatory requirements ["romboot-e2e-future-v1"]`, promptTimeout)
 	v.Expect("cannot be opened by a boot loader until the operation is finished", 10*time.Second)
 	v.Expect("romboot recovery menu:", 10*time.Second)
 	v.Expect("> ", 10*time.Second)
