@@ -149,6 +149,16 @@ func bootInstalled(t *testing.T, flavor, img, rootPass string, askRoot bool, wan
 		v.Expect(initramfsPrompt[flavor], installedTimeout)
 		v.Type(rootPass)
 	}
+	return installedUp(t, v, flavor, disk, before, start, askRoot)
+}
+
+// installedUp waits for the installed system's marker and checks what no
+// boot of it may do: show a secret, ask for a passphrase that was handed
+// over (asked false), change the partition table, /boot or root's LUKS
+// header, or come up without root on an opened LUKS volume. It returns the
+// time since start and the root device the system reports.
+func installedUp(t *testing.T, v *vm, flavor, disk, before string, start time.Time, asked bool) (time.Duration, string) {
+	t.Helper()
 	v.Expect(installMarker, installedTimeout)
 	took := time.Since(start)
 	root := v.Line(10 * time.Second)
@@ -158,8 +168,8 @@ func bootInstalled(t *testing.T, flavor, img, rootPass string, askRoot bool, wan
 	if strings.Contains(tr, otherRootPass) {
 		t.Errorf("the console transcript contains the root passphrase")
 	}
-	if !askRoot && strings.Contains(tr, initramfsPrompt[flavor]) {
-		t.Errorf("the installed initramfs asked for a passphrase (%q) although romboot handed it over", initramfsPrompt[flavor])
+	if !asked && strings.Contains(tr, initramfsPrompt[flavor]) {
+		t.Errorf("the installed initramfs asked for a passphrase (%q) although it was handed over", initramfsPrompt[flavor])
 	}
 	if after := stableRegion(t, disk); after != before {
 		t.Errorf("the partition table, /boot or root's LUKS header changed during the boot")
