@@ -266,6 +266,30 @@ func validateLUKS2(root *jval, jsonSize uint64) error {
 	return c.err
 }
 
+// typed checks each member of a section (tokens, digests, keyslots): an
+// object with a string "type", then whatever check adds; it stops at the
+// first rule broken. It returns the section's keys in c.keys's order.
+func (c *vctx) typed(section *jval, noun string, check func(where string, v *jval) bool) ([]string, bool) {
+	keys, ok := c.keys(section, noun)
+	if !ok {
+		return nil, false
+	}
+	for _, k := range keys {
+		v := section.obj[k]
+		where := noun + " " + k
+		if v.kind != 'o' {
+			return nil, c.fail("%s is not an object", where)
+		}
+		if _, ok := c.str(v, where, "type"); !ok {
+			return nil, false
+		}
+		if !check(where, v) {
+			return nil, false
+		}
+	}
+	return keys, true
+}
+
 func (c *vctx) validate(root *jval, jsonSize uint64) bool {
 	if root.kind != 'o' {
 		return c.fail("top-level value is not an object")
@@ -300,38 +324,14 @@ func (c *vctx) validate(root *jval, jsonSize uint64) bool {
 		return false
 	}
 	// Tokens.
-	tks, ok := c.keys(tokens, "token")
-	if !ok {
-		return false
-	}
-	for _, k := range tks {
-		t := tokens.obj[k]
-		where := "token " + k
-		if t.kind != 'o' {
-			return c.fail("%s is not an object", where)
-		}
-		if _, ok := c.str(t, where, "type"); !ok {
-			return false
-		}
+	if _, ok := c.typed(tokens, "token", func(where string, t *jval) bool {
 		list, ok := c.arr(t, where, "keyslots")
-		if !ok || !c.refs(list, keyslots, where, "keyslots") {
-			return false
-		}
+		return ok && c.refs(list, keyslots, where, "keyslots")
+	}); !ok {
+		return false
 	}
 	// Digests.
-	dks, ok := c.keys(digests, "digest")
-	if !ok {
-		return false
-	}
-	for _, k := range dks {
-		d := digests.obj[k]
-		where := "digest " + k
-		if d.kind != 'o' {
-			return c.fail("%s is not an object", where)
-		}
-		if _, ok := c.str(d, where, "type"); !ok {
-			return false
-		}
+	if _, ok := c.typed(digests, "digest", func(where string, d *jval) bool {
 		kl, ok1 := c.arr(d, where, "keyslots")
 		sl, ok2 := c.arr(d, where, "segments")
 		if !ok1 || !ok2 || !c.refs(kl, keyslots, where, "keyslots") || !c.refs(sl, segments, where, "segments") {
@@ -347,24 +347,15 @@ func (c *vctx) validate(root *jval, jsonSize uint64) bool {
 		for _, e := range sl {
 			c.segDigests[e.str] = true
 		}
+		return true
+	}); !ok {
+		return false
 	}
 	if !c.segments(segments, reencrypt > 0) {
 		return false
 	}
 	// Keyslots: type and key_size.
-	kks, ok := c.keys(keyslots, "keyslot")
-	if !ok {
-		return false
-	}
-	for _, k := range kks {
-		ks := keyslots.obj[k]
-		where := "keyslot " + k
-		if ks.kind != 'o' {
-			return c.fail("%s is not an object", where)
-		}
-		if _, ok := c.str(ks, where, "type"); !ok {
-			return false
-		}
+	kks, ok := c.typed(keyslots, "keyslot", func(where string, ks *jval) bool {
 		n, ok := c.integer(ks, where, "key_size")
 		if !ok {
 			return false
@@ -372,6 +363,10 @@ func (c *vctx) validate(root *jval, jsonSize uint64) bool {
 		if _, ok := n.u32(); !ok {
 			return c.fail("%s: key_size %s out of range", where, n.str)
 		}
+		return true
+	})
+	if !ok {
+		return false
 	}
 	// Config.
 	js, ok := c.str(cfg, "config", "json_size")
