@@ -308,7 +308,7 @@ func (w *worker) loop() {
 		if len(w.again) > 0 {
 			timeout = 0
 		}
-		n, err := unix.EpollWait(w.epfd, w.events, timeout)
+		n, err := epollWait(w.epfd, w.events, timeout)
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			s.cfg.Logf("httpd: epoll_wait: %v", err)
 			time.Sleep(10 * time.Millisecond)
@@ -398,21 +398,27 @@ func (w *worker) accept(now time.Time) {
 			s.Stats.Reclaimed.Add(1)
 			w.close(v)
 		}
-		// Registering a ready socket queues its event at once, so the
-		// request that came with the connection is read in the next round.
 		c := w.newConn()
-		*c = conn{fd: fd, last: now, since: now, deadline: now.Add(s.cfg.IdleTimeout)}
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
-		if err := rawEpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-			rawClose(fd)
-			continue
-		}
+		*c = conn{fd: fd, last: now, since: now, deadline: now.Add(s.cfg.IdleTimeout), readable: true}
 		for fd >= len(w.conns) {
 			w.conns = append(w.conns, make([]*conn, len(w.conns)+64)...)
 		}
 		w.conns[fd] = c
 		s.Stats.Open.Add(1)
 		w.pushBack(c)
+		// The request usually came with the connection: answer it now. A
+		// "Connection: close" client is then served and closed without
+		// ever entering the epoll set (nginx's deferred accept, without
+		// its kernel option). What is left waits for epoll; registering
+		// a ready socket queues its event at once, so nothing is missed.
+		w.run(c, now)
+		if c.fd < 0 {
+			continue
+		}
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
+		if err := rawEpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			w.close(c)
+		}
 	}
 }
 

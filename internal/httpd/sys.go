@@ -9,8 +9,8 @@ import (
 
 // System calls on non-blocking sockets never block, so they go through
 // RawSyscall and skip the Go scheduler's enter/exit bookkeeping (measured:
-// most of the per-request futex traffic). Calls that can block (accept,
-// epoll_wait, poll, futex wait) use the ordinary unix wrappers.
+// most of the per-request futex traffic). Calls that can block (epoll_wait
+// with a timeout, poll, futex wait) use the ordinary unix wrappers.
 
 func errnoErr(e syscall.Errno) error {
 	if e == 0 {
@@ -51,10 +51,22 @@ func rawClose(fd int) {
 	unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
 }
 
-// accept4 accepts without asking for the peer address (x/sys/unix's
-// Accept4 also calls getsockopt(SO_PROTOCOL) on every connection). It
-// blocks, so it goes through the scheduler.
+// accept4 accepts from the non-blocking listener without asking for the
+// peer address (x/sys/unix's Accept4 also calls getsockopt(SO_PROTOCOL) on
+// every connection).
 func accept4(lfd, flags int) (int, error) {
-	n, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lfd), 0, 0, uintptr(flags), 0, 0)
+	n, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(lfd), 0, 0, uintptr(flags), 0, 0)
 	return int(n), errnoErr(e)
+}
+
+// epollWait first looks for ready events without blocking (a raw call: a
+// busy server nearly always has some), and only then waits through the
+// scheduler, which hands the thread's P to other goroutines meanwhile (the
+// boot's own, in PID 1). A blocking wait as a raw call would hold the P.
+func epollWait(epfd int, events []unix.EpollEvent, msec int) (int, error) {
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if e != 0 || n > 0 || msec == 0 {
+		return int(n), errnoErr(e)
+	}
+	return unix.EpollWait(epfd, events, msec)
 }
