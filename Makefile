@@ -12,7 +12,10 @@ OUT     := build/$(BOARD)$(if $(and $(filter 1,$(DIAG)),$(filter-out qemu,$(BOAR
 # passphrase once"); it costs about 150 KB of ROM (zstd and gzip readers), so
 # the stock-flash X220 build (DIAG=0) leaves it out unless HANDOFF=1.
 HANDOFF ?= $(if $(and $(filter x220,$(BOARD)),$(filter 0,$(DIAG))),0,1)
-GOTAGS  := $(strip $(if $(filter 1,$(DIAG)),,nodiag) $(if $(or $(filter 1,$(CIPHERS)),$(filter qemu,$(BOARD))),,nociphers) $(if $(filter 1,$(HANDOFF)),,nohandoff))
+# The io_uring diagnostics engine is for the host and the qemu board: a ROM's
+# diagnostics build (x220 DIAG=1) has the pool engine only (nouring: 14 KB
+# of xz; README, "Diagnostics server").
+GOTAGS  := $(strip $(if $(filter 1,$(DIAG)),,nodiag) $(if $(or $(filter 1,$(CIPHERS)),$(filter qemu,$(BOARD))),,nociphers) $(if $(filter 1,$(HANDOFF)),,nohandoff) $(if $(filter qemu,$(BOARD)),,nouring))
 TAGS    := $(if $(GOTAGS),-tags '$(GOTAGS)',)
 # Reproducible: the same commit gives the same bytes in any directory, for
 # any user, on any day (docs/x220.md: "Rebuild and compare"). The version is

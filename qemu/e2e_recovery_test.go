@@ -40,6 +40,65 @@ func TestStaleOptionsDegrade(t *testing.T) {
 	}
 }
 
+// Each stale option alone, one boot each: the boot reaches the target's
+// default entry with that option's one warning and never the recovery menu.
+func TestEachStaleOptionDegrades(t *testing.T) {
+	needE2E(t)
+	luks2 := testDisk(t, "luks2")
+	next := testDisk(t, "next-entry", "--grubenv", "next_entry=1>1")
+	for _, c := range []struct {
+		name, append string
+		d            disk
+		warns        []string
+	}{
+		{"entry-removed", "romboot.entry=vmlinuz-6.1.0-17-amd64", luks2, []string{
+			`romboot: warning: romboot.entry="vmlinuz-6.1.0-17-amd64": no entry has that title, id or number (1-3); using the config's default "Debian GNU/Linux"`}},
+		{"timeout-out-of-range", "romboot.timeout=45", luks2, []string{
+			"romboot: warning: romboot.timeout=45: want a whole number from 0 to 30; ignored, using the default"}},
+		{"volume-recreated", "romboot.boot=UUID=00000000-dead-beef-0000-000000000000 romboot.wait=2", luks2, []string{
+			"romboot: warning: romboot.boot=UUID=00000000-dead-beef-0000-000000000000: no such device appeared; looking for any LUKS partition"}},
+		{"device-unparsable", "romboot.boot=SERIAL=1234", luks2, []string{
+			"romboot: warning: romboot.boot=SERIAL=1234: "}},
+		{"keyslot-killed", "romboot.keyslot=7", luks2, []string{
+			"romboot: warning: romboot.keyslot=7: /dev/vda1 has no usable keyslot 7; trying all keyslots"}},
+		{"numbers-unparsable", "romboot.wait=soon romboot.tries=0 romboot.settle=-1", luks2, []string{
+			"romboot: warning: romboot.wait=soon: want seconds from 0 to 600; ignored, using the default",
+			"romboot: warning: romboot.tries=0: want a whole number from 1 to 100; ignored, using the default",
+			"romboot: warning: romboot.settle=-1: want seconds from 0 to 30; ignored, using the default"}},
+		{"next-entry-left-by-grub-reboot", "", next, []string{
+			`romboot: warning: grubenv sets next_entry="1>1" (grub-reboot): ignored`}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			args := []string{"--disk", copyDisk(t, c.d)}
+			if c.append != "" {
+				args = append(args, "--append", c.append)
+			}
+			v := boot(t, args...)
+			v.Expect(prompt, promptTimeout)
+			v.Type(passphrase)
+			v.Expect("keyslot 0 opened", kdfTimeout)
+			if got := expectTarget(v); got != c.d.cmdline {
+				t.Errorf("target cmdline %q, want the default entry's %q", got, c.d.cmdline)
+			}
+			v.WaitExit(30 * time.Second)
+			out := v.Transcript()
+			for _, w := range c.warns {
+				if strings.Count(out, w) != 1 {
+					t.Errorf("want the warning %q once on the console, found it %d times", w, strings.Count(out, w))
+				}
+			}
+			if n := strings.Count(out, "romboot: warning: "); n != len(c.warns) {
+				t.Errorf("%d warnings on the console, want %d", n, len(c.warns))
+			}
+			if strings.Contains(out, "romboot recovery menu:") {
+				t.Error("a stale option sent the boot to the recovery menu")
+			}
+			assertNoSecrets(t, out)
+		})
+	}
+}
+
 // The recovery menu fixes this boot: choose the device, edit the romboot.*
 // options, ask for the entry list, then boot the entry chosen; or edit the
 // kernel command line and boot ignoring every romboot.* option.
@@ -193,5 +252,27 @@ func BenchmarkPromptInQEMU(b *testing.B) {
 			}
 			b.ReportMetric(total/float64(b.N), "prompt-s/op")
 		})
+	}
+}
+
+// A machine with little memory tries both keyslots of a passphrase plus
+// recovery-passphrase volume: the first Argon2 run's memory is given back
+// before the second keyslot is weighed against what is free.
+func TestSecondKeyslotOnSmallMemory(t *testing.T) {
+	needE2E(t)
+	t.Parallel()
+	d := testDisk(t, "two-slots", "--two-slots", "196608")
+	v := boot(t, "--disk", copyDisk(t, d), "--mem", "400")
+	v.Expect(prompt, promptTimeout)
+	v.Type(passphrase + "-recovery")
+	v.Expect("Unlocking (argon2id, 192 MiB, 4 passes)", 60*time.Second)
+	v.Expect("Unlocking (argon2id, 192 MiB, 4 passes)", 5*time.Minute)
+	v.Expect("keyslot 1 opened", 5*time.Minute)
+	if got := expectTarget(v); got != d.cmdline {
+		t.Errorf("target cmdline %q, want %q", got, d.cmdline)
+	}
+	v.WaitExit(30 * time.Second)
+	if strings.Contains(v.Transcript(), "not tried") {
+		t.Error("a keyslot was skipped for memory")
 	}
 }

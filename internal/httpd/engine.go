@@ -17,17 +17,16 @@ type Engine interface {
 // New starts listening with the engine cfg.Engine names ("pool", the
 // default, or "uring"). An io_uring engine that cannot run here (no
 // io_uring in the kernel, kernel.io_uring_disabled, seccomp, missing
-// operations) says so once through cfg.Logf and falls back to pool.
+// operations, or left out by the nouring build tag as in the X220 ROM)
+// says so once through cfg.Logf and falls back to pool.
 func New(cfg Config) (Engine, error) {
 	switch cfg.Engine {
 	case "", "pool":
 		return Listen(cfg)
 	case "uring":
-		e, err := listenUring(cfg)
-		if err == nil {
+		if e, err := listenUring(cfg); err == nil {
 			return e, nil
-		}
-		if cfg.Logf != nil {
+		} else if cfg.Logf != nil {
 			cfg.Logf("httpd: io_uring engine unavailable (%v): using the pool engine", err)
 		}
 		cfg.Engine = "pool"

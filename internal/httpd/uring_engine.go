@@ -1,3 +1,5 @@
+//go:build !nouring
+
 package httpd
 
 import (
