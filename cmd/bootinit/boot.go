@@ -259,8 +259,9 @@ func probe(d *blockdev.Device) (*luks.Header, bool, error) {
 		return nil, false, nil
 	}
 	if err != nil {
-		var magic [6]byte
-		if _, rerr := f.ReadAt(magic[:], 0); rerr != nil || !luks.IsLUKS(magic[:]) {
+		// A primary wiped over a damaged secondary is LUKS too: the
+		// user is told the header is refused, not that there is no LUKS.
+		if !luks.HasSignature(f) {
 			return nil, false, nil
 		}
 		d.Type = "crypto_LUKS"

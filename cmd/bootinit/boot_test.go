@@ -378,3 +378,39 @@ func TestInRoot(t *testing.T) {
 		t.Errorf("glob: %v %v", m, err)
 	}
 }
+
+// probe tells a device without LUKS from one whose LUKS header is refused,
+// also when only the secondary LUKS2 header's magic is left.
+func TestProbeDamagedHeaders(t *testing.T) {
+	orig, err := os.ReadFile("../../internal/luks/testdata/luks2-header.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name         string
+		edit         func(b []byte)
+		luks, header bool
+	}{
+		{"intact", func([]byte) {}, true, true},
+		{"primary wiped: the secondary opens", func(b []byte) { clear(b[:4096]) }, true, true},
+		{"primary wiped, secondary damaged", func(b []byte) { clear(b[:4096]); b[16384+4096+10] ^= 0xff }, true, false},
+		{"both wiped", func(b []byte) { clear(b[:16384+4096]) }, false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := bytes.Clone(orig)
+			c.edit(b)
+			p := filepath.Join(t.TempDir(), "dev")
+			if err := os.WriteFile(p, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			d := blockdev.Device{Path: p, Size: int64(len(b))}
+			h, isLUKS, err := probe(&d)
+			if isLUKS != c.luks || (h != nil) != c.header {
+				t.Fatalf("probe: header %v, LUKS %v, err %v; want header %v, LUKS %v", h != nil, isLUKS, err, c.header, c.luks)
+			}
+			if c.luks && !c.header && err == nil {
+				t.Error("a refused header came without its reason")
+			}
+		})
+	}
+}

@@ -171,6 +171,17 @@ func hasSecondaryMagic(r io.ReaderAt) bool {
 	return false
 }
 
+// HasSignature reports whether a device carries a LUKS signature: the
+// magic at its start, or a LUKS2 secondary header's where the primary is
+// gone. A device with one is LUKS even when its header is refused.
+func HasSignature(r io.ReaderAt) bool {
+	var m [6]byte
+	if n, _ := r.ReadAt(m[:], 0); n == 6 && IsLUKS(m[:]) {
+		return true
+	}
+	return hasSecondaryMagic(r)
+}
+
 // IsLUKS reports whether the first bytes carry the LUKS magic.
 func IsLUKS(first []byte) bool {
 	return len(first) >= 6 && bytes.Equal(first[:6], magic1)
