@@ -499,7 +499,11 @@ func TestX220NoCorebootTableNoScreen(t *testing.T) {
 // runtime or crypto/rand read): the payload (qemu board, serial console)
 // boots to the prompt on a Sandy Bridge CPU without virtio-rng about as fast
 // as with both sources of entropy, measured in the same run, and then boots
-// the target.
+// the target. The kernel is the witness: without a hardware source its
+// CRNG is not ready for minutes (interrupts credit about a bit a second),
+// and a blocking getrandom makes it generate entropy from CPU jitter at
+// once and print "random: crng init done". The payload never makes it
+// print that before it kexecs the target.
 func TestNoHardwareRNGDoesNotStall(t *testing.T) {
 	needE2E(t)
 	t.Parallel()
@@ -521,11 +525,21 @@ func TestNoHardwareRNGDoesNotStall(t *testing.T) {
 		return v, time.Since(t0)
 	}
 	withRNG, tRNG := start(true)
+	// The control: with virtio-rng the kernel says when its CRNG is ready
+	// (the message the no-RNG boot must not show).
+	for deadline := time.Now().Add(bootTimeout); !strings.Contains(withRNG.Transcript(), "random: crng init done"); time.Sleep(time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("with virtio-rng the kernel did not say \"random: crng init done\" within %v:\n%s", bootTimeout, withRNG.Transcript())
+		}
+	}
 	_ = withRNG.cmd.Process.Kill()
 	v, tNone := start(false)
 	t.Logf("prompt after %.1fs with RDRAND and virtio-rng, %.1fs with neither", tRNG.Seconds(), tNone.Seconds())
 	if tr := v.Transcript(); strings.Contains(tr, "virtio_rng") || strings.Contains(tr, "rdrand") {
 		t.Errorf("the no-RNG guest has an RNG:\n%s", tr)
+	}
+	if strings.Contains(v.Transcript(), "crng init done") {
+		t.Errorf("the CRNG was made ready before the passphrase prompt: something waited for entropy:\n%s", v.Transcript())
 	}
 	if tNone > 2*tRNG+15*time.Second {
 		t.Errorf("without a hardware RNG the prompt came after %.1fs, against %.1fs with one: something waits for entropy", tNone.Seconds(), tRNG.Seconds())
@@ -534,5 +548,13 @@ func TestNoHardwareRNGDoesNotStall(t *testing.T) {
 	t1 := time.Now()
 	expectTarget(v)
 	t.Logf("target booted %.1fs after the passphrase, without a hardware RNG", time.Since(t1).Seconds())
+	tr := v.Transcript()
+	payload, _, ok := strings.Cut(tr, "romboot: jumping to")
+	if !ok {
+		t.Fatalf("no kexec in the transcript:\n%s", tr)
+	}
+	if strings.Contains(payload, "crng init done") {
+		t.Errorf("the CRNG was made ready before the kexec: something in the payload waited for entropy:\n%s", payload)
+	}
 	assertNoSecrets(t, v.Transcript())
 }
