@@ -558,3 +558,33 @@ func TestNoHardwareRNGDoesNotStall(t *testing.T) {
 	}
 	assertNoSecrets(t, v.Transcript())
 }
+
+// ocrSample is what tesseract read from the x220 payload's screen in a run
+// of TestX220CorebootHandover (its errors kept: "sdal", "ronboot", "C" for
+// "[", "argonzid").
+const ocrSample = `[ 9.076357] romboot: boot is /dev-¢sdal: LUKS2Z aes-xts—plain64, UUID 5e1f0000—0000—-4000—-8000-0000000010c5
+Enter passphrase for /dev/sdal:
+[ 17.153132] romboot: unlocking...
+Unlocking (argonzid, 32 MiB, 4 passes)...
+C ?9.440790] romboot: unlocking failed after 62.266s: wrong passphrase
+Wrong passphrase. 2 of 3 tries left.
+Enter passphrase for /dev/sdal:
+ronboot boot menu:
+> * 1) Debian GNU/Linux
+Up/Down or a number to choose, e to edit the command line, Enter to boot, Esc for the recovery menu.
+`
+
+// TestScreenMatcher: the screen check reads through tesseract's usual
+// errors and still tells the text on the screen from near misses.
+func TestScreenMatcher(t *testing.T) {
+	for _, want := range []string{"Enter passphrase for /dev/sda1:", "Wrong passphrase. 2 of 3 tries left.", "boot menu:", "Argon2id, 32 MiB"} {
+		if !shows(ocrSample, want) {
+			t.Errorf("%q not found in the OCR'd screen", want)
+		}
+	}
+	for _, near := range []string{"Enter passphrase for /dev/sdb1:", "Wrong passphrase. 1 of 3 tries left.", "Wrong passphrase. 0 of 3 tries left.", "rescue menu:", "Argon2id, 64 MiB", passphrase, wrongPass} {
+		if shows(ocrSample, near) {
+			t.Errorf("%q matches the OCR'd screen, which does not show it", near)
+		}
+	}
+}
