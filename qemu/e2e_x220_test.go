@@ -46,7 +46,7 @@ func needX220(t *testing.T) string {
 			t.Fatalf("ROMBOOT_X220_BUILD=%q lacks %s: run `make payload BOARD=x220`", b, f)
 		}
 	}
-	for _, tool := range []string{"qemu-system-x86_64", "gcc", "ld", "iasl", "tesseract"} {
+	for _, tool := range []string{"qemu-system-x86_64", "gcc", "ld", "iasl", "cbfstool", "tesseract"} {
 		testutil.NeedTool(t, tool)
 	}
 	return b
@@ -461,9 +461,12 @@ func x220Unlock(t *testing.T, handover string) {
 	}
 }
 
-// TestX220CorebootHandover: the laptop's real path. The framebuffer exists
-// only in the coreboot table (found through the SSDT's BOOT0000 device):
-// text on the screen proves GOOGLE_FRAMEBUFFER_COREBOOT found it.
+// TestX220CorebootHandover: the laptop's real path. The payload is entered
+// through the Linux trampoline of Debian's cbfstool (the ROM's bytes, `add-
+// payload` as scripts/mkrom runs it), which gives the kernel no screen_info:
+// the framebuffer exists only in the coreboot table (found through the
+// SSDT's BOOT0000 device), so text on the screen proves
+// GOOGLE_FRAMEBUFFER_COREBOOT found it.
 func TestX220CorebootHandover(t *testing.T) { x220Unlock(t, "coreboot") }
 
 // TestX220KernelVGA: QEMU's -kernel loader with vga=: screen_info and
