@@ -475,11 +475,13 @@ func TestX220KernelVGA(t *testing.T) { x220Unlock(t, "vga") }
 
 // TestX220NoCorebootTableNoScreen is the control: the same hand-over
 // without the SSDT's pointer to the table leaves the screen black (the
-// kernel has no other way to the framebuffer) while the payload kernel runs.
+// kernel has no other way to the framebuffer) while the payload runs: it
+// waits at its prompt, and the passphrase typed blind boots the target.
 func TestX220NoCorebootTableNoScreen(t *testing.T) {
 	payload := needX220(t)
 	t.Parallel()
-	v := bootX220(t, payload, copyDisk(t, testDisk(t, "luks2")), "coreboot", "", "--no-ssdt")
+	d := testDisk(t, "luks2")
+	v := bootX220(t, payload, copyDisk(t, d), "coreboot", "romboot.timeout=1", "--no-ssdt")
 	time.Sleep(90 * time.Second) // the prompt is up well before, with the table
 	dbg, _ := os.ReadFile(v.dbg)
 	if !bytes.Contains(dbg, []byte("jumping to the payload")) {
@@ -494,6 +496,10 @@ func TestX220NoCorebootTableNoScreen(t *testing.T) {
 	if !strings.Contains(regs, "RIP=ffffffff") {
 		t.Fatalf("the CPU is not in the payload kernel:\n%s", regs)
 	}
+	// And the payload was at its prompt behind the black screen: typed
+	// blind, the passphrase boots the target.
+	v.typeKeys(passphrase + "\n")
+	v.waitSerial("ROMBOOT-TARGET-CMDLINE: "+d.cmdline, 3*bootTimeout)
 }
 
 // TestNoHardwareRNGDoesNotStall: the X220 has no RDRAND and the payload no
