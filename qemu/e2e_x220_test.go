@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -410,6 +411,9 @@ func (v *x220) serialText() string {
 	return string(b)
 }
 
+// countdown finds the seconds left in the menu's "Booting … in N s" line.
+var countdown = regexp.MustCompile(`in\s+(\d+)\s*s\s*\(press`)
+
 // x220Unlock drives one boot to the target: the prompt, a wrong
 // passphrase, the right one, the boot menu, Enter.
 func x220Unlock(t *testing.T, handover string) {
@@ -443,6 +447,9 @@ func x220Unlock(t *testing.T, handover string) {
 	// Enter boots it.
 	txt = v.waitScreen("boot menu:", 2*bootTimeout)
 	v.notShown(txt, "rescue menu:")
+	if m := countdown.FindStringSubmatch(txt); m != nil {
+		t.Logf("%s: the menu seen with %s s of its countdown left", handover, m[1])
+	}
 	v.typeKeys("1")
 	v.waitScreenN("boot menu:", 2, bootTimeout)
 	v.typeKeys("\n")
