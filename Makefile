@@ -32,7 +32,7 @@ GOENV   := CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOAMD64=v1 GOEXPERIMENT=nogreen
 GOBUILD := $(GOENV) $(GO) build -trimpath -buildvcs=false $(GCFLAGS) -ldflags '-s -w -buildid= -X main.version=$(VERSION)'
 export SOURCE_DATE_EPOCH ?= 0
 
-.PHONY: all deps kernel bootinit initramfs payload disk qemu test test-install e2e-x220 repro vet size fuzz bench bench-kdf bench-httpd clean
+.PHONY: all deps kernel bootinit initramfs payload payload-x220 disk qemu test test-install e2e-x220 repro vet size fuzz bench bench-kdf bench-httpd clean
 
 all: payload
 
@@ -53,6 +53,11 @@ initramfs: bootinit
 payload: kernel initramfs
 	@cd $(OUT) && sha256sum bzImage initramfs.cpio.xz | sed 's|^|payload: |; s|  |  $(OUT)/|'
 
+# The stock-flash X220 payload (build/x220), which the X220-shaped e2e tests
+# boot whatever BOARD is.
+payload-x220:
+	@$(MAKE) -s payload BOARD=x220 DIAG=0
+
 build/disk.img: scripts/mkdisk $(wildcard qemu/targetinit/*) | deps
 	scripts/mkdisk -o $@
 
@@ -65,15 +70,16 @@ qemu: payload disk
 vet:
 	$(GO) vet ./...
 
-# End-to-end tests boot the payload in QEMU (TCG) against disks they make.
-test: deps vet payload
-	ROMBOOT_REQUIRE_TOOLS=1 ROMBOOT_E2E=1 ROMBOOT_BUILD=$(CURDIR)/$(OUT) $(GO) test -count=1 -timeout 40m ./...
+# End-to-end tests boot the payload in QEMU (TCG) against disks they make;
+# the X220-shaped ones (qemu/e2e_x220_test.go) boot the x220 payload too.
+E2EENV  = ROMBOOT_REQUIRE_TOOLS=1 ROMBOOT_E2E=1 ROMBOOT_BUILD=$(CURDIR)/$(OUT) ROMBOOT_REQUIRE_X220=1 ROMBOOT_X220_BUILD=$(CURDIR)/build/x220
+test: deps vet payload payload-x220
+	$(E2EENV) $(GO) test -count=1 -timeout 40m ./...
 
-# The X220-shaped end-to-end tests (qemu/e2e_x220_test.go): the x220
-# payload in q35, handed over as coreboot does, read from the screen.
-e2e-x220: deps
-	@$(MAKE) -s payload BOARD=x220 DIAG=0
-	ROMBOOT_REQUIRE_TOOLS=1 ROMBOOT_E2E=1 ROMBOOT_X220_BUILD=$(CURDIR)/build/x220 $(GO) test -count=1 -timeout 30m -run 'TestX220' -v ./qemu/
+# Only the X220-shaped end-to-end tests: the x220 payload in q35, handed over
+# as coreboot does, read from the screen; and the boot without a hardware RNG.
+e2e-x220: deps payload payload-x220
+	$(E2EENV) $(GO) test -count=1 -timeout 30m -run 'TestX220|TestNoHardwareRNG|TestScreenMatcher' -v ./qemu/
 
 # Builds the payload a second time from a fresh clone, elsewhere, with empty
 # caches, and compares the bytes (scripts/repro).

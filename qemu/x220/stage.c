@@ -1,20 +1,26 @@
 /*
  * coreboot's hand-over to its Linux payload, emulated for the X220 e2e test
- * (qemu/x220-run). QEMU loads this as a Multiboot kernel, with the payload's
- * bzImage and initramfs as modules; it then does what coreboot's ramstage and
- * cbfstool's Linux trampoline do on the laptop, and nothing more:
+ * (qemu/x220-run). The payload is what Debian's cbfstool puts in the ROM:
+ * `cbfstool add-payload` turns bzImage + initramfs + command line into a
+ * SELF (the kernel, its zero page and command line, the initramfs, and
+ * cbfstool's own Linux trampoline as the entry point). QEMU loads this stage
+ * as a Multiboot kernel with that SELF as its module; the stage does what
+ * coreboot's ramstage does after the hardware is up, and nothing more:
  *
  *  - native graphics init: puts the display into the linear framebuffer mode
  *    the coreboot table (placed in memory by the test with -device loader)
  *    describes, and fills in the framebuffer's address if the table left it 0
  *    (coreboot knows its BAR; the test does not);
- *  - the memory map: the BIOS's e820 map with the coreboot table reserved, as
- *    CBMEM is;
- *  - a zero page with NO screen_info (orig_video_isVGA = 0): the kernel can
- *    find the framebuffer only through the coreboot table, which the SSDT's
- *    BOOT0000 device points to;
- *  - the 32-bit boot protocol: the protected-mode kernel at 1 MiB, flat
- *    segments 0x10/0x18, %esi = zero page, no real-mode setup code run.
+ *  - the coreboot tables: the memory map (the BIOS's, with the table itself
+ *    as CBMEM, LB_MEM_TABLE) added to the table, and the low table at 0x500
+ *    forwarding to it, where cbfstool's trampoline looks;
+ *  - the SELF loader: each segment copied to its address, then a jump to
+ *    its entry, the trampoline. The trampoline, not this stage, builds the
+ *    kernel's e820 map from the table and enters the kernel, leaving the
+ *    zero page as cbfstool wrote it: no screen_info (Debian 12's cbfstool
+ *    4.15 skips the framebuffer record), so the kernel can find the
+ *    framebuffer only through the coreboot table, which the SSDT's BOOT0000
+ *    device points to.
  *
  * Its log goes to the debug console (port 0xe9), like coreboot's CBMEM
  * console; the payload itself has no serial console.
@@ -31,9 +37,7 @@ typedef uint64_t u64;
 #endif
 #define CB_SIZE 0x1000
 
-#define ZERO_PAGE 0x90000
-#define CMDLINE   0x98000
-#define KERNEL_PM 0x100000
+#define LOW_TABLE 0x500 /* coreboot's low table: a forward to CB_ADDR */
 
 /* Multiboot (v1) header and entry. */
 __asm__(
@@ -105,14 +109,6 @@ static void *memcpy(void *d, const void *s, u32 n)
 	while (n--)
 		*p++ = *q++;
 	return d;
-}
-
-static u32 strlen(const char *s)
-{
-	u32 n = 0;
-	while (s[n])
-		n++;
-	return n;
 }
 
 struct mb_info {
@@ -214,15 +210,115 @@ static void graphics_init(struct lb_header *h)
 	puts("\n");
 }
 
-struct gdt_ptr {
-	u16 limit;
-	u32 base;
-} __attribute__((packed));
-static const u64 gdt[4] __attribute__((aligned(16))) = {
-	0, 0,
-	0x00cf9a000000ffffULL, /* 0x10: __BOOT_CS */
-	0x00cf92000000ffffULL, /* 0x18: __BOOT_DS */
+/* The table's records end at header_bytes + table_bytes: append one and
+ * recompute both checksums. */
+static void *lb_append(struct lb_header *h, u32 tag, u32 size)
+{
+	struct lb_record *r = (struct lb_record *)((u8 *)h + h->header_bytes + h->table_bytes);
+	if (h->header_bytes + h->table_bytes + size > CB_SIZE)
+		die("the coreboot table is full");
+	memset(r, 0, size);
+	r->tag = tag;
+	r->size = size;
+	h->table_bytes += size;
+	h->table_entries++;
+	return r;
+}
+
+static void lb_seal(struct lb_header *h)
+{
+	h->table_checksum = ipchksum((u8 *)h + h->header_bytes, h->table_bytes);
+	h->header_checksum = 0;
+	h->header_checksum = ipchksum(h, sizeof(*h));
+}
+
+struct lb_memory_range {
+	u32 start_lo, start_hi, size_lo, size_hi, type;
 };
+
+static struct lb_memory_range *mem_add(struct lb_memory_range *m, u64 start, u64 end, u32 type)
+{
+	if (end <= start)
+		return m;
+	m->start_lo = start;
+	m->start_hi = start >> 32;
+	m->size_lo = end - start;
+	m->size_hi = (end - start) >> 32;
+	m->type = type;
+	return m + 1;
+}
+
+/* LB_TAG_MEMORY: the BIOS's map, the table's own 4 KiB carved out as
+ * LB_MEM_TABLE (16), as coreboot tags CBMEM. */
+static void lb_memory(struct lb_header *h, struct mb_info *mbi)
+{
+	struct lb_memory_range buf[40], *m = buf;
+	const u64 cb = CB_ADDR, cbend = CB_ADDR + CB_SIZE;
+	for (u32 off = 0; off < mbi->mmap_length && m < buf + 36;) {
+		struct mb_mmap *e = (struct mb_mmap *)(mbi->mmap_addr + off);
+		u64 s = e->addr, end = e->addr + e->len;
+		if (e->type == 1 && s <= cb && cbend <= end) {
+			m = mem_add(m, s, cb, 1);
+			m = mem_add(m, cb, cbend, 16);
+			m = mem_add(m, cbend, end, 1);
+		} else {
+			m = mem_add(m, s, end, e->type);
+		}
+		off += e->size + 4;
+	}
+	u32 n = m - buf;
+	u8 *r = lb_append(h, 0x01, 8 + n * sizeof(*buf));
+	memcpy(r + 8, buf, n * sizeof(*buf));
+}
+
+/* The low table (coreboot writes it at 0x500): one LB_TAG_FORWARD record
+ * with the address of the table in CBMEM. */
+static void low_table(void)
+{
+	struct lb_header *h = (struct lb_header *)LOW_TABLE;
+	memset(h, 0, sizeof(*h) + 16);
+	memcpy(h->signature, "LBIO", 4);
+	h->header_bytes = sizeof(*h);
+	u32 *fwd = lb_append(h, 0x11, 16);
+	fwd[2] = CB_ADDR;
+	fwd[3] = 0;
+	lb_seal(h);
+}
+
+static u32 be32(const u8 *p) { return (u32)p[0] << 24 | (u32)p[1] << 16 | (u32)p[2] << 8 | p[3]; }
+
+/* A SELF payload (cbfs_payload_segment: big-endian type, compression,
+ * offset, 64-bit load address, length, memory length). */
+static u32 self_load(const u8 *self, u32 len)
+{
+	for (const u8 *seg = self; seg + 28 <= self + len; seg += 28) {
+		u32 type = be32(seg), comp = be32(seg + 4), off = be32(seg + 8);
+		u32 load = be32(seg + 16), n = be32(seg + 20), memlen = be32(seg + 24);
+		if (be32(seg + 12) != 0)
+			die("a SELF segment above 4 GiB");
+		if (type == 0x454e5452) { /* ENTR */
+			puts("stage: jumping to the payload's entry ");
+			puthex(load);
+			puts("\n");
+			return load;
+		}
+		if (type != 0x434f4445 && type != 0x44415441) /* CODE, DATA */
+			die("a SELF segment of an unknown type");
+		if (comp != 0)
+			die("a compressed SELF segment (add the payload without -c)");
+		if (off + n > len || n > memlen)
+			die("a SELF segment out of bounds");
+		puts("stage: segment ");
+		puthex(load);
+		puts(" + ");
+		puthex(memlen);
+		puts("\n");
+		memcpy((void *)load, self + off, n);
+		memset((u8 *)load + n, 0, memlen - n);
+	}
+	die("no entry in the SELF payload");
+	return 0;
+}
 
 void stage_main(u32 magic, void *info)
 {
@@ -230,13 +326,11 @@ void stage_main(u32 magic, void *info)
 	puts("stage: coreboot hand-over emulation\n");
 	if (magic != 0x2BADB002)
 		die("not started by a Multiboot loader");
-	if (!(mbi->flags & (1 << 3)) || mbi->mods_count < 2)
-		die("want two modules: bzImage, initramfs");
+	if (!(mbi->flags & (1 << 3)) || mbi->mods_count != 1)
+		die("want one module: the SELF payload (cbfstool add-payload)");
 	if (!(mbi->flags & (1 << 6)))
 		die("no memory map");
-	struct mb_mod *mods = (struct mb_mod *)mbi->mods_addr;
-	u8 *bz = (u8 *)mods[0].start;
-	u32 bzlen = mods[0].end - mods[0].start;
+	struct mb_mod *mod = (struct mb_mod *)mbi->mods_addr;
 
 	struct lb_header *h = (struct lb_header *)CB_ADDR;
 	if (h->signature[0] != 'L' || h->signature[1] != 'B' || h->signature[2] != 'I' || h->signature[3] != 'O')
@@ -244,87 +338,11 @@ void stage_main(u32 magic, void *info)
 	if (ipchksum(h, sizeof(*h)) != 0 || ipchksum((u8 *)h + h->header_bytes, h->table_bytes) != h->table_checksum)
 		die("bad coreboot table checksum");
 	graphics_init(h);
+	lb_memory(h, mbi);
+	lb_seal(h);
+	low_table();
 
-	/* The bzImage's setup header (Documentation/x86/boot.rst). */
-	if (bzlen < 0x1000 || *(u32 *)(bz + 0x202) != 0x53726448)
-		die("module 1 is not a bzImage");
-	u16 version = *(u16 *)(bz + 0x206);
-	if (version < 0x20c)
-		die("boot protocol too old");
-	u32 setup_sects = bz[0x1f1] ? bz[0x1f1] : 4;
-	u32 pm_off = (setup_sects + 1) * 512;
-	u32 init_size = *(u32 *)(bz + 0x260);
-	u64 pref = *(u64 *)(bz + 0x258);
-	/* The kernel decompresses to pref .. pref + init_size: the modules
-	 * must lie above. */
-	if (mods[0].start < pref + init_size || mods[1].start < pref + init_size)
-		die("modules overlap the kernel's decompression buffer");
-
-	u8 *zp = (u8 *)ZERO_PAGE;
-	memset(zp, 0, 4096);
-	u32 hdr_end = 0x202 + bz[0x201];
-	memcpy(zp + 0x1f1, bz + 0x1f1, hdr_end - 0x1f1);
-	zp[0x210] = 0xff; /* type_of_loader: undefined, as coreboot */
-	zp[0x211] &= ~0x20; /* no QUIET_FLAG */
-
-	const char *cmd = (mbi->flags & (1 << 2)) ? (const char *)mbi->cmdline : "";
-	/* QEMU passes the Multiboot "kernel" name first: skip it. */
-	while (*cmd && *cmd != ' ')
-		cmd++;
-	while (*cmd == ' ')
-		cmd++;
-	u32 cmdlen = strlen(cmd);
-	if (cmdlen >= *(u32 *)(bz + 0x238))
-		die("command line too long");
-	memcpy((void *)CMDLINE, cmd, cmdlen + 1);
-	*(u32 *)(zp + 0x228) = CMDLINE;
-
-	*(u32 *)(zp + 0x218) = mods[1].start;
-	*(u32 *)(zp + 0x21c) = mods[1].end - mods[1].start;
-
-	/* e820: the BIOS's map, then the coreboot table reserved (the kernel
-	 * lets reserved win over RAM where they overlap). */
-	u8 *e = zp + 0x2d0;
-	u32 n = 0;
-	for (u32 off = 0; off < mbi->mmap_length && n < 127;) {
-		struct mb_mmap *m = (struct mb_mmap *)(mbi->mmap_addr + off);
-		memcpy(e + 20 * n, &m->addr, 20);
-		n++;
-		off += m->size + 4;
-	}
-	u64 cb = CB_ADDR, cblen = CB_SIZE;
-	u32 reserved = 2;
-	memcpy(e + 20 * n, &cb, 8);
-	memcpy(e + 20 * n + 8, &cblen, 8);
-	memcpy(e + 20 * n + 16, &reserved, 4);
-	n++;
-	zp[0x1e8] = n;
-
-	memcpy((void *)KERNEL_PM, bz + pm_off, bzlen - pm_off);
-	u32 entry = *(u32 *)(bz + 0x214);
-	puts("stage: jumping to the payload at ");
-	puthex(entry);
-	puts("\n");
-
-	static struct gdt_ptr gp;
-	gp.limit = sizeof(gdt) - 1;
-	gp.base = (u32)gdt;
-	__asm__ volatile(
-		"lgdt %0\n"
-		"mov $0x18, %%eax\n"
-		"mov %%eax, %%ds\n"
-		"mov %%eax, %%es\n"
-		"mov %%eax, %%ss\n"
-		"mov %%eax, %%fs\n"
-		"mov %%eax, %%gs\n"
-		"xor %%ebp, %%ebp\n"
-		"xor %%edi, %%edi\n"
-		"xor %%ebx, %%ebx\n"
-		"pushl $0x10\n"
-		"pushl %1\n"
-		"lret\n"
-		:
-		: "m"(gp), "c"(entry), "S"(ZERO_PAGE)
-		: "eax", "memory");
-	die("returned from the kernel");
+	u32 entry = self_load((const u8 *)mod->start, mod->end - mod->start);
+	((void (*)(void *))entry)(h);
+	die("returned from the payload");
 }
