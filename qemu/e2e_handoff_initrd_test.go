@@ -33,9 +33,6 @@ func TestDebianInitrdTakesHandoffArchive(t *testing.T) {
 	needInstallE2E(t)
 	for _, flavor := range []string{"initramfs-tools", "dracut"} {
 		t.Run(flavor, func(t *testing.T) {
-			if flavor == "dracut" {
-				t.Skip(dracutNotYet)
-			}
 			img := installImage(t, flavor, passphrase)
 			boot := extractBoot(t, flavor)
 			menu, err := bootentry.Find(os.DirFS(boot), bootentry.Options{})
@@ -172,8 +169,7 @@ func bootDirect(t *testing.T, flavor, img, kernel, rd, cmdline string, ask bool)
 	start := time.Now()
 	v := boot(t, "--kernel", kernel, "--initrd", rd, "--disk", disk, "--mem", "2048", "--append", cmdline)
 	if ask {
-		v.Expect(initramfsPrompt[flavor], installedTimeout)
-		v.Type(passphrase)
+		answerInitramfs(v, flavor, passphrase)
 	}
 	took, _ := installedUp(t, v, flavor, disk, before, start, ask)
 	return took
