@@ -2,7 +2,7 @@ package main
 
 import (
 	"errors"
-	"fmt"
+	fmt "github.com/romboot/romboot/internal/tinyfmt"
 	"os"
 	"runtime/debug"
 	"strings"

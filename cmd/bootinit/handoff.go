@@ -4,7 +4,7 @@ package main
 
 import (
 	"errors"
-	"fmt"
+	fmt "github.com/romboot/romboot/internal/tinyfmt"
 	"io"
 	"os"
 	"sort"

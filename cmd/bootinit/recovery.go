@@ -1,7 +1,7 @@
 package main
 
 import (
-	"fmt"
+	fmt "github.com/romboot/romboot/internal/tinyfmt"
 	"strings"
 	"time"
 

@@ -4,7 +4,7 @@
 package blockdev
 
 import (
-	"fmt"
+	fmt "github.com/romboot/romboot/internal/tinyfmt"
 	"os"
 	"path/filepath"
 	"sort"

@@ -3,7 +3,7 @@ package blockdev
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
+	fmt "github.com/romboot/romboot/internal/tinyfmt"
 	"io"
 	"os"
 	"strings"

@@ -1,7 +1,7 @@
 package bootentry
 
 import (
-	"fmt"
+	fmt "github.com/romboot/romboot/internal/tinyfmt"
 	"io/fs"
 	"path"
 	"strconv"

@@ -2,7 +2,7 @@ package bootentry
 
 import (
 	"errors"
-	"fmt"
+	fmt "github.com/romboot/romboot/internal/tinyfmt"
 	"io/fs"
 	"path"
 	"strconv"

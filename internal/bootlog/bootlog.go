@@ -5,7 +5,7 @@
 package bootlog
 
 import (
-	"fmt"
+	fmt "github.com/romboot/romboot/internal/tinyfmt"
 	"io"
 	"strings"
 	"sync"

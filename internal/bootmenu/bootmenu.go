@@ -8,7 +8,7 @@ package bootmenu
 
 import (
 	"errors"
-	"fmt"
+	fmt "github.com/romboot/romboot/internal/tinyfmt"
 	"strings"
 	"time"
 

@@ -5,7 +5,7 @@ package console
 
 import (
 	"errors"
-	"fmt"
+	fmt "github.com/romboot/romboot/internal/tinyfmt"
 	"io"
 	"os"
 	"strconv"

@@ -2,7 +2,7 @@ package console
 
 import (
 	"errors"
-	"fmt"
+	fmt "github.com/romboot/romboot/internal/tinyfmt"
 	"strings"
 	"time"
 

@@ -7,7 +7,7 @@ package dm
 
 import (
 	"errors"
-	"fmt"
+	fmt "github.com/romboot/romboot/internal/tinyfmt"
 	"os"
 	"time"
 	"unsafe"

@@ -5,7 +5,7 @@ package earlyinit
 
 import (
 	"errors"
-	"fmt"
+	fmt "github.com/romboot/romboot/internal/tinyfmt"
 	"os"
 	"os/signal"
 	"strings"

@@ -4,7 +4,7 @@
 package kexec
 
 import (
-	"fmt"
+	fmt "github.com/romboot/romboot/internal/tinyfmt"
 	"io"
 	"os"
 

@@ -2,7 +2,7 @@ package luks
 
 import (
 	"errors"
-	"fmt"
+	fmt "github.com/romboot/romboot/internal/tinyfmt"
 )
 
 // Errors a caller can tell apart with errors.Is or errors.As.

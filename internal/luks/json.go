@@ -2,7 +2,7 @@ package luks
 
 import (
 	"errors"
-	"fmt"
+	fmt "github.com/romboot/romboot/internal/tinyfmt"
 	"strconv"
 	"strings"
 	"unicode/utf16"

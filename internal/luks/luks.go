@@ -5,7 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
-	"fmt"
+	fmt "github.com/romboot/romboot/internal/tinyfmt"
 	"io"
 	"strconv"
 	"strings"

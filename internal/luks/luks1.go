@@ -2,7 +2,7 @@ package luks
 
 import (
 	"encoding/binary"
-	"fmt"
+	fmt "github.com/romboot/romboot/internal/tinyfmt"
 	"io"
 	"strconv"
 	"strings"

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
-	"fmt"
+	fmt "github.com/romboot/romboot/internal/tinyfmt"
 	"io"
 	"strconv"
 	"strings"

@@ -1,7 +1,7 @@
 package luks
 
 import (
-	"fmt"
+	fmt "github.com/romboot/romboot/internal/tinyfmt"
 	"strconv"
 	"strings"
 )
