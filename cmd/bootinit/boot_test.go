@@ -54,6 +54,7 @@ func TestOptionsDegrade(t *testing.T) {
 		{"romboot.timeout=45", "romboot.timeout=45: want a whole number from 0 to 30; ignored, using the default", func(o options) bool { return o.timeout == -1 }},
 		{"romboot.thp=sometimes", "want always, madvise or never", func(o options) bool { return o.thp == "always" }},
 		{"romboot.diag_engine=epoll", "want pool or uring", func(o options) bool { return o.diagEngine == "" }},
+		{"romboot.handoff=maybe", "want auto or off", func(o options) bool { return o.handoff == "" }},
 		{"romboot.bogus=1", "romboot.bogus=1: unknown option, ignored", func(o options) bool { return o == def }},
 	} {
 		o, warns := parseOptions("console=ttyS0 " + tc.word + " quiet")

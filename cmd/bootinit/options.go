@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	fmt "github.com/romboot/romboot/internal/tinyfmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -70,26 +71,17 @@ func (o *options) set(key, v string) error {
 	case "romboot.cmdline_append":
 		o.append = v
 	case "romboot.thp":
-		if v != "always" && v != "madvise" && v != "never" {
-			return errors.New("want always, madvise or never")
-		}
-		o.thp = v
+		return setOneOf(&o.thp, v, "always", "madvise", "never")
 	case "romboot.diag":
 		o.diag = v
 	case "romboot.diag_engine":
-		if v != "pool" && v != "uring" {
-			return errors.New("want pool or uring")
-		}
-		o.diagEngine = v
+		return setOneOf(&o.diagEngine, v, "pool", "uring")
 	case "romboot.diag_token":
 		o.diagToken = v
 	case "romboot.diag_hosts":
 		o.diagHosts = v
 	case "romboot.handoff":
-		if v != "auto" && v != "off" {
-			return errors.New("want auto or off")
-		}
-		o.handoff = v
+		return setOneOf(&o.handoff, v, "auto", "off")
 	default:
 		return errUnknown
 	}
@@ -103,6 +95,16 @@ func setInt(dst *int, v string, lo, hi int) error {
 	}
 	*dst = n
 	return nil
+}
+
+// setOneOf takes v when it is one of the allowed words.
+func setOneOf(dst *string, v string, allowed ...string) error {
+	if slices.Contains(allowed, v) {
+		*dst = v
+		return nil
+	}
+	n := len(allowed) - 1
+	return errors.New("want " + strings.Join(allowed[:n], ", ") + " or " + allowed[n])
 }
 
 func setSeconds(dst *time.Duration, v string, hi float64) error {
