@@ -187,6 +187,32 @@ func TestCloseWithUnreadData(t *testing.T) {
 	})
 }
 
+// TestQuietCloseDoesNotLinger: a "Connection: close" request with nothing
+// after it is answered and closed at once (FIN after the response), not
+// kept lingering until the client closes its side: the connection is gone
+// from the server while the client still holds it open.
+func TestQuietCloseDoesNotLinger(t *testing.T) {
+	forEngines(t, func(t *testing.T, engine string) {
+		s := start(t, engine, Config{Workers: 2})
+		for i := 0; i < 20; i++ {
+			c := dial(t, s)
+			io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+			all, err := io.ReadAll(c)
+			if err != nil || !strings.HasSuffix(string(all), string(hello)) {
+				t.Fatalf("response: %v %q", err, all)
+			}
+			deadline := time.Now().Add(time.Second)
+			for s.Counters().Open.Load() != 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("request %d: %d connections still open on the server while the client holds its side: lingering", i, s.Counters().Open.Load())
+				}
+				time.Sleep(time.Millisecond)
+			}
+			c.Close()
+		}
+	})
+}
+
 // load runs n requests over conc connections and checks every response.
 func load(t *testing.T, s Engine, n, conc int, keepAlive bool) {
 	t.Helper()

@@ -43,6 +43,7 @@ const (
 	uopShutdown
 	uopProvide
 	uopTick
+	uopCancel
 )
 
 type uconn struct {
@@ -59,6 +60,8 @@ type uconn struct {
 	closeAfter bool
 	closing    bool // shut down, draining
 	closed     bool
+	more       bool // the last RECV left data queued in the socket (or the kernel cannot say)
+	closeLink  bool // a CLOSE is linked after the SEND in flight
 	reclaimed  bool // shut down to make room at the cap
 	started    time.Time
 	deadline   time.Time
@@ -90,6 +93,7 @@ type uringServer struct {
 	bufs      []byte
 	giveBack  []uint16
 	multishot bool
+	nonEmpty  bool // RECV completions say whether the socket has more data (Linux 5.19)
 	tickTS    unix.Timespec
 	cqes      []uring.CQE
 }
@@ -146,7 +150,7 @@ func listenUring(cfg Config) (*uringServer, error) {
 		// Single accepts, a few at a time: a multishot accept would
 		// take every connection of a flood into the completion queue,
 		// a descriptor each, before the cap could say no.
-		multishot: false}
+		multishot: false, nonEmpty: kernelAtLeast(5, 19)}
 	s.mem.left.Store(cfg.MemoryBudget)
 	if s.addr, err = boundAddr(fd); err != nil {
 		s.closeAll()
@@ -362,10 +366,19 @@ func (s *uringServer) victim(now time.Time) *uconn {
 }
 
 // kill ends a connection from outside its operations: shutting the socket
-// down completes its pending RECV or SEND, whose completion closes it.
+// down completes its pending RECV or SEND, whose completion closes it. A
+// SEND with a CLOSE linked after it is cancelled instead: by the time its
+// completion is read the CLOSE may have run and the descriptor number may
+// belong to a newer connection, which a shutdown would hit.
 func (s *uringServer) kill(c *uconn) {
 	c.reclaimed = true
 	s.unlink(c)
+	if c.closeLink {
+		e := s.sqe()
+		e.Opcode, e.Addr = uring.OpAsyncCancel, tag(uopSend, c.id, c.gen)
+		e.UserData = tag(uopCancel, 0, 0)
+		return
+	}
 	rawShutdown(c.fd, unix.SHUT_RDWR)
 }
 
@@ -423,7 +436,7 @@ func (s *uringServer) armRecv(c *uconn) {
 	c.inflight += 2
 }
 
-func (s *uringServer) armSend(c *uconn) {
+func (s *uringServer) armSend(c *uconn) *uring.SQE {
 	e := s.sqe()
 	e.Opcode, e.Fd = uring.OpSend, int32(c.fd)
 	e.Addr, e.Len = uint64(uintptr(unsafe.Pointer(&c.out[c.sent]))), uint32(len(c.out)-c.sent)
@@ -434,6 +447,31 @@ func (s *uringServer) armSend(c *uconn) {
 		c.sending = true
 		c.deadline = time.Now().Add(s.cfg.WriteTimeout)
 	}
+	return e
+}
+
+// quiet: everything the client sent has been read and answered, so a
+// plain close sends the FIN after the response and no reset can destroy
+// it; no linger needed (the pool engine's rule, with the RECV
+// completion's "socket not empty" flag in place of a read that found
+// nothing).
+func (s *uringServer) quiet(c *uconn) bool {
+	return len(c.in) == 0 && !c.more
+}
+
+// sendClose sends the last answer and closes in one submission: a SEND
+// that completes only when all of it is sent (MSG_WAITALL: a short send
+// goes on, an error cancels the link) with the CLOSE linked after it.
+func (s *uringServer) sendClose(c *uconn) {
+	s.reserve(2)
+	e := s.armSend(c)
+	e.Flags |= uring.SQEIOLink
+	e.OpFlags |= unix.MSG_WAITALL
+	c.closeLink = true
+	e = s.sqe()
+	e.Opcode, e.Fd = uring.OpClose, int32(c.fd)
+	e.UserData = tag(uopClose, c.id, c.gen)
+	c.inflight++
 }
 
 // lingerClose shuts our side down and drains until the client closes (or
@@ -456,16 +494,22 @@ func (s *uringServer) close(c *uconn) {
 	if c.closed {
 		return
 	}
+	s.closed(c)
+	e := s.sqe()
+	e.Opcode, e.Fd = uring.OpClose, int32(c.fd)
+	e.UserData = tag(uopClose, c.id, c.gen)
+	c.inflight++
+}
+
+// closed marks the connection closed and gives its buffers back; its
+// CLOSE is submitted (or linked) by the caller.
+func (s *uringServer) closed(c *uconn) {
 	c.closed = true
 	if !c.reclaimed {
 		s.unlink(c)
 	}
 	c.in, c.out = nil, nil
 	s.account(c)
-	e := s.sqe()
-	e.Opcode, e.Fd = uring.OpClose, int32(c.fd)
-	e.UserData = tag(uopClose, c.id, c.gen)
-	c.inflight++
 }
 
 func (s *uringServer) release(c *uconn) {
@@ -489,6 +533,8 @@ func (s *uringServer) complete(cqe uring.CQE) {
 			s.armTick()
 		}
 		return
+	case uopCancel:
+		return // the SEND's own completion says what happened
 	case uopProvide:
 		if cqe.Res < 0 {
 			s.cfg.Logf("httpd: provide buffers: %v", unix.Errno(-cqe.Res))
@@ -604,6 +650,7 @@ func (s *uringServer) received(c *uconn, cqe uring.CQE) {
 		s.close(c) // EOF, reset or error
 		return
 	}
+	c.more = !s.nonEmpty || cqe.Flags&uring.CQEFSockNonEmpty != 0
 	if c.closing {
 		// Keep draining, but not for a client that pours data into a
 		// closing connection.
@@ -682,7 +729,11 @@ func (s *uringServer) processOnce(c *uconn) bool {
 		s.out = nil
 	}
 	if len(out) > 0 {
-		s.armSend(c)
+		if closeAfter && s.quiet(c) {
+			s.sendClose(c)
+		} else {
+			s.armSend(c)
+		}
 		return false
 	}
 	if closeAfter {
@@ -698,6 +749,17 @@ func (s *uringServer) processOnce(c *uconn) bool {
 }
 
 func (s *uringServer) sent(c *uconn, cqe uring.CQE) {
+	if c.closeLink {
+		c.closeLink = false
+		if cqe.Res == int32(len(c.out)-c.sent) {
+			// All sent: the linked CLOSE has the descriptor.
+			s.closed(c)
+			return
+		}
+		// Failed or cancelled: so is the CLOSE; close it here.
+		s.close(c)
+		return
+	}
 	if cqe.Res < 0 {
 		s.close(c)
 		return
@@ -712,9 +774,14 @@ func (s *uringServer) sent(c *uconn, cqe uring.CQE) {
 	}
 	c.sending = false
 	if c.closeAfter {
+		quiet := s.quiet(c)
 		c.in, c.out = nil, nil
 		s.account(c)
-		s.lingerClose(c)
+		if quiet {
+			s.close(c)
+		} else {
+			s.lingerClose(c)
+		}
 		return
 	}
 	s.trim(c)
@@ -725,4 +792,25 @@ func (s *uringServer) sent(c *uconn, cqe uring.CQE) {
 		return
 	}
 	s.armRecv(c)
+}
+
+// kernelAtLeast: the running kernel's release is major.minor or later.
+func kernelAtLeast(major, minor int) bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var v [2]int
+	i := 0
+	for _, b := range u.Release {
+		switch {
+		case b >= '0' && b <= '9':
+			v[i] = v[i]*10 + int(b-'0')
+		case b == '.' && i == 0:
+			i = 1
+		default:
+			return v[0] > major || v[0] == major && v[1] >= minor
+		}
+	}
+	return v[0] > major || v[0] == major && v[1] >= minor
 }

@@ -49,9 +49,12 @@ const (
 
 // CQE flags.
 const (
-	CQEFBuffer     = 1 << 0
-	CQEFMore       = 1 << 1
-	CQEBufferShift = 16
+	CQEFBuffer = 1 << 0
+	CQEFMore   = 1 << 1
+	// CQEFSockNonEmpty on a RECV's completion: the socket has more data
+	// queued (Linux 5.19 and later; older kernels never set it).
+	CQEFSockNonEmpty = 1 << 2
+	CQEBufferShift   = 16
 )
 
 // AcceptMultishot goes in an accept SQE's ioprio.
