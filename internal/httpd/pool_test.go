@@ -354,6 +354,36 @@ func TestSlowloris(t *testing.T) {
 	})
 }
 
+// TestIdleTimeout: a connection that sends nothing, before its first
+// request or after an answered one, is closed at IdleTimeout (not before,
+// and not much after).
+func TestIdleTimeout(t *testing.T) {
+	forEngines(t, func(t *testing.T, engine string) {
+		const idle = 400 * time.Millisecond
+		s := start(t, engine, Config{Workers: 2, IdleTimeout: idle})
+		for _, served := range []bool{false, true} {
+			c := dial(t, s)
+			br := bufio.NewReader(c)
+			if served {
+				if resp, _ := roundTrip(t, c, br, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 {
+					t.Fatal(resp.Status)
+				}
+			}
+			begin := time.Now()
+			c.SetDeadline(begin.Add(5 * time.Second))
+			n, err := br.Read(make([]byte, 1))
+			d := time.Since(begin)
+			if n != 0 || err != io.EOF {
+				t.Fatalf("served=%v: read %d, %v; want EOF", served, n, err)
+			}
+			if d < idle*3/4 || d > idle+500*time.Millisecond {
+				t.Fatalf("served=%v: closed after %v, want about %v", served, d, idle)
+			}
+			c.Close()
+		}
+	})
+}
+
 func TestShutdown(t *testing.T) {
 	cfg := Config{Addr: "127.0.0.1:0", Handler: testHandler(), Workers: 3}
 	s, err := Listen(cfg)

@@ -19,11 +19,14 @@ import (
 // The uring engine: one thread, one io_uring. A few single accepts stay
 // armed (never multishot: see listenUring), receives land in provided
 // buffers, responses go out with
-// SEND, and closes are SHUTDOWN + a draining RECV + CLOSE, all batched:
-// every io_uring_enter submits what the last batch of completions produced
-// and waits for the next. Idle and request timeouts are linked timeouts on
-// the RECV; a tick sweeps clients that do not take their output and
-// shuts them down. The limits of limits.go apply as in the pool engine.
+// SEND; a "Connection: close" answer with nothing unread after it is a
+// SEND with the CLOSE linked after it, other closes are SHUTDOWN + a
+// draining RECV + CLOSE; all batched: every io_uring_enter submits what
+// the last batch of completions produced and waits for the next. Timeouts
+// are deadlines a tick sweeps (no timer per operation): a RECV past its
+// idle, request or linger deadline is cancelled, a client that does not
+// take its output is shut down. The limits of limits.go apply as in the
+// pool engine.
 
 const (
 	uringEntries  = 1024
@@ -38,7 +41,6 @@ const (
 	uopAccept = iota + 1
 	uopRecv
 	uopSend
-	uopLinkTimeout
 	uopClose
 	uopShutdown
 	uopProvide
@@ -62,12 +64,13 @@ type uconn struct {
 	closed     bool
 	more       bool // the last RECV left data queued in the socket (or the kernel cannot say)
 	closeLink  bool // a CLOSE is linked after the SEND in flight
+	receiving  bool // a RECV is in flight
+	cancelled  bool // and its cancel too
 	reclaimed  bool // shut down to make room at the cap
 	started    time.Time
 	deadline   time.Time
-	last       time.Time     // last activity, for reclaiming at the cap
-	prev, next *uconn        // least recently active first
-	ts         unix.Timespec // the linked timeout's duration (read at submit)
+	last       time.Time // last activity, for reclaiming at the cap
+	prev, next *uconn    // least recently active first
 }
 
 type uringServer struct {
@@ -127,7 +130,7 @@ func listenUring(cfg Config) (*uringServer, error) {
 		ring.Close()
 		return nil, err
 	}
-	for _, op := range []uint8{uring.OpAccept, uring.OpRecv, uring.OpSend, uring.OpClose, uring.OpShutdown, uring.OpProvideBuffers, uring.OpLinkTimeout, uring.OpTimeout} {
+	for _, op := range []uint8{uring.OpAccept, uring.OpRecv, uring.OpSend, uring.OpClose, uring.OpShutdown, uring.OpProvideBuffers, uring.OpAsyncCancel, uring.OpTimeout} {
 		if !ops[op] {
 			ring.Close()
 			return nil, fmt.Errorf("io_uring lacks operation %d (kernel too old)", op)
@@ -293,8 +296,11 @@ func (s *uringServer) armAccept() {
 	e.UserData = tag(uopAccept, 0, 0)
 }
 
+// armTick arms the sweep of deadlines: every 200 ms, or a quarter of the
+// shortest timeout configured.
 func (s *uringServer) armTick() {
-	s.tickTS = unix.NsecToTimespec(int64(200 * time.Millisecond))
+	d := min(200*time.Millisecond, min(s.cfg.IdleTimeout, s.cfg.ReadTimeout, s.cfg.WriteTimeout, lingerTimeout)/4)
+	s.tickTS = unix.NsecToTimespec(int64(max(d, 5*time.Millisecond)))
 	e := s.sqe()
 	e.Opcode, e.Addr, e.Len = uring.OpTimeout, uint64(uintptr(unsafe.Pointer(&s.tickTS))), 1
 	e.UserData = tag(uopTick, 0, 0)
@@ -408,8 +414,9 @@ func (s *uringServer) trim(c *uconn) {
 	s.account(c)
 }
 
-// armRecv waits for data with a linked timeout: the idle timeout between
-// requests, the request timeout inside one, the linger time when closing.
+// armRecv waits for data until a deadline the tick enforces: the idle
+// timeout between requests, the request timeout inside one, the linger
+// time when closing.
 func (s *uringServer) armRecv(c *uconn) {
 	var d time.Duration
 	switch {
@@ -424,16 +431,12 @@ func (s *uringServer) armRecv(c *uconn) {
 		d = s.cfg.IdleTimeout
 	}
 	c.deadline = time.Now().Add(d)
-	c.ts = unix.NsecToTimespec(int64(max(d, time.Millisecond)))
-	s.reserve(2)
 	e := s.sqe()
-	e.Opcode, e.Fd, e.Flags = uring.OpRecv, int32(c.fd), uring.SQEIOLink|uring.SQEBufferSelect
+	e.Opcode, e.Fd, e.Flags = uring.OpRecv, int32(c.fd), uring.SQEBufferSelect
 	e.Len, e.BufIndex = uringBufSize, uringBufGroup
 	e.UserData = tag(uopRecv, c.id, c.gen)
-	t := s.sqe()
-	t.Opcode, t.Addr, t.Len = uring.OpLinkTimeout, uint64(uintptr(unsafe.Pointer(&c.ts))), 1
-	t.UserData = tag(uopLinkTimeout, c.id, c.gen)
-	c.inflight += 2
+	c.inflight++
+	c.receiving, c.cancelled = true, false
 }
 
 func (s *uringServer) armSend(c *uconn) *uring.SQE {
@@ -482,7 +485,7 @@ func (s *uringServer) lingerClose(c *uconn) {
 	// Linked: the draining RECV (and so the CLOSE after it) runs only
 	// after the SHUTDOWN; unlinked, a SHUTDOWN punted to a worker thread
 	// was measured hitting the next connection that got the same fd.
-	s.reserve(3)
+	s.reserve(2)
 	e := s.sqe()
 	e.Opcode, e.Fd, e.Len, e.Flags = uring.OpShutdown, int32(c.fd), unix.SHUT_WR, uring.SQEIOLink
 	e.UserData = tag(uopShutdown, c.id, c.gen)
@@ -534,7 +537,7 @@ func (s *uringServer) complete(cqe uring.CQE) {
 		}
 		return
 	case uopCancel:
-		return // the SEND's own completion says what happened
+		return // the cancelled operation's own completion says what happened
 	case uopProvide:
 		if cqe.Res < 0 {
 			s.cfg.Logf("httpd: provide buffers: %v", unix.Errno(-cqe.Res))
@@ -552,7 +555,7 @@ func (s *uringServer) complete(cqe uring.CQE) {
 		s.received(c, cqe)
 	case uopSend:
 		s.sent(c, cqe)
-	case uopShutdown, uopLinkTimeout, uopClose:
+	case uopShutdown, uopClose:
 		// Nothing to do: the RECV's result drives the connection.
 	}
 }
@@ -601,14 +604,23 @@ func (s *uringServer) admit(fd int) {
 	s.armRecv(c)
 }
 
-// expire shuts down connections whose client has not taken its output
-// within WriteTimeout (receives have their own linked timeouts).
+// expire ends what is past its deadline: a client that has not taken its
+// output within WriteTimeout is shut down; a RECV past its deadline is
+// cancelled, and its completion (ECANCELED) answers 408 to a started
+// request or closes the connection.
 func (s *uringServer) expire(now time.Time) {
 	for c := s.head; c != nil; {
 		next := c.next
-		if c.sending && now.After(c.deadline) {
+		switch {
+		case !now.After(c.deadline):
+		case c.sending:
 			s.stats.TimedOut.Add(1)
 			s.kill(c)
+		case c.receiving && !c.cancelled:
+			c.cancelled = true
+			e := s.sqe()
+			e.Opcode, e.Addr = uring.OpAsyncCancel, tag(uopRecv, c.id, c.gen)
+			e.UserData = tag(uopCancel, 0, 0)
 		}
 		c = next
 	}
@@ -625,6 +637,7 @@ func (s *uringServer) respondError(c *uconn, code int) {
 }
 
 func (s *uringServer) received(c *uconn, cqe uring.CQE) {
+	c.receiving = false
 	if cqe.Flags&uring.CQEFBuffer != 0 {
 		bid := uint16(cqe.Flags >> uring.CQEBufferShift)
 		if cqe.Res > 0 && !c.closing {
@@ -638,7 +651,7 @@ func (s *uringServer) received(c *uconn, cqe uring.CQE) {
 		s.armRecv(c) // buffers come back at the end of this batch
 		return
 	case cqe.Res == -int32(unix.ECANCELED):
-		// The linked timeout fired.
+		// Past its deadline: expire cancelled it.
 		if !c.closing && len(c.in) > 0 && !c.reclaimed {
 			s.stats.Timeouts408.Add(1)
 			s.respondError(c, 408)
