@@ -94,6 +94,7 @@ type uringServer struct {
 	resp      Response
 	out       []byte // the handler's output, copied to the connection
 	bufs      []byte
+	bufRing   *uring.BufRing // nil: buffers go back with PROVIDE_BUFFERS (before Linux 5.19)
 	giveBack  []uint16
 	multishot bool
 	nonEmpty  bool // RECV completions say whether the socket has more data (Linux 5.19)
@@ -155,6 +156,11 @@ func listenUring(cfg Config) (*uringServer, error) {
 		// a descriptor each, before the cap could say no.
 		multishot: false, nonEmpty: kernelAtLeast(5, 19)}
 	s.mem.left.Store(cfg.MemoryBudget)
+	// Receive buffers come back through a shared ring where the kernel
+	// has one: a store per batch instead of a PROVIDE_BUFFERS SQE.
+	if br, err := ring.RegisterBufRing(uringBufCount, uringBufGroup); err == nil {
+		s.bufRing = br
+	}
 	if s.addr, err = boundAddr(fd); err != nil {
 		s.closeAll()
 		return nil, err
@@ -217,6 +223,9 @@ func (s *uringServer) closeAll() {
 	}
 	unix.Close(s.lfd)
 	s.ring.Close()
+	if s.bufRing != nil {
+		s.bufRing.Free()
+	}
 }
 
 func tag(op int, id, gen uint32) uint64 {
@@ -251,7 +260,14 @@ func (s *uringServer) sqe() *uring.SQE {
 func (s *uringServer) loop() {
 	if s.conns == nil {
 		s.conns = []*uconn{}
-		s.provide(0, uringBufCount)
+		if s.bufRing != nil {
+			for bid := 0; bid < uringBufCount; bid++ {
+				s.bufRing.Add(unsafe.Pointer(&s.bufs[bid*uringBufSize]), uringBufSize, uint16(bid))
+			}
+			s.bufRing.Publish()
+		} else {
+			s.provide(0, uringBufCount)
+		}
 		for i := 0; i < uringAccepts; i++ {
 			s.armAccept()
 		}
@@ -271,8 +287,15 @@ func (s *uringServer) loop() {
 			s.admit(fd)
 		}
 		s.accepts = s.accepts[:0]
-		for _, bid := range s.giveBack {
-			s.provide(bid, 1)
+		if s.bufRing != nil && len(s.giveBack) > 0 {
+			for _, bid := range s.giveBack {
+				s.bufRing.Add(unsafe.Pointer(&s.bufs[int(bid)*uringBufSize]), uringBufSize, bid)
+			}
+			s.bufRing.Publish()
+		} else {
+			for _, bid := range s.giveBack {
+				s.provide(bid, 1)
+			}
 		}
 		s.giveBack = s.giveBack[:0]
 	}

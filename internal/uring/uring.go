@@ -70,6 +70,7 @@ const (
 	offSQEs   = 0x10000000
 
 	registerProbe    = 8
+	registerPbufRing = 22
 	probeOpSupported = 1 << 0
 )
 
@@ -311,6 +312,74 @@ func (r *Ring) Probe() (map[uint8]bool, error) {
 	}
 	return ops, nil
 }
+
+// BufRing is a ring of provided buffers shared with the kernel
+// (IORING_REGISTER_PBUF_RING, Linux 5.19): a RECV with SQEBufferSelect
+// and this group takes the next buffer; giving buffers back is a store to
+// shared memory, no SQE. Not safe for concurrent use.
+type BufRing struct {
+	mem  []byte
+	bufs []bufEntry
+	mask uint16
+	tail uint16 // local: entries added, published by Publish
+}
+
+// bufEntry is struct io_uring_buf; the ring's tail is the resv field of
+// entry 0.
+type bufEntry struct {
+	Addr uint64
+	Len  uint32
+	Bid  uint16
+	Resv uint16
+}
+
+// RegisterBufRing sets up a ring of entries (a power of two, at most
+// 32768) buffers for buffer group group. An error (EINVAL before Linux
+// 5.19) means the caller keeps using OpProvideBuffers.
+func (r *Ring) RegisterBufRing(entries uint32, group uint16) (*BufRing, error) {
+	if entries == 0 || entries > 1<<15 || entries&(entries-1) != 0 {
+		return nil, fmt.Errorf("buffer ring of %d entries: not a power of two up to 32768", entries)
+	}
+	size := int(entries) * int(unsafe.Sizeof(bufEntry{}))
+	mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANONYMOUS|unix.MAP_PRIVATE|unix.MAP_POPULATE)
+	if err != nil {
+		return nil, fmt.Errorf("mmap buffer ring: %w", err)
+	}
+	reg := struct {
+		RingAddr    uint64
+		RingEntries uint32
+		Bgid        uint16
+		Flags       uint16
+		Resv        [3]uint64
+	}{RingAddr: uint64(uintptr(unsafe.Pointer(&mem[0]))), RingEntries: entries, Bgid: group}
+	_, _, errno := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(r.fd), registerPbufRing, uintptr(unsafe.Pointer(&reg)), 1, 0, 0)
+	if errno != 0 {
+		unix.Munmap(mem)
+		return nil, fmt.Errorf("io_uring_register(PBUF_RING): %w", errno)
+	}
+	b := &BufRing{mem: mem, mask: uint16(entries - 1)}
+	b.bufs = unsafe.Slice((*bufEntry)(unsafe.Pointer(&mem[0])), entries)
+	return b, nil
+}
+
+// Add queues buffer bid (length bytes at addr) for the kernel; Publish
+// hands over what was added.
+func (b *BufRing) Add(addr unsafe.Pointer, length uint32, bid uint16) {
+	e := &b.bufs[b.tail&b.mask]
+	e.Addr, e.Len, e.Bid = uint64(uintptr(addr)), length, bid
+	b.tail++
+}
+
+// Publish makes the added buffers visible to the kernel: one release store
+// of the tail (entry 0's resv field; this side is its only writer, so the
+// 32-bit store carries entry 0's bid unchanged).
+func (b *BufRing) Publish() {
+	w := (*uint32)(unsafe.Pointer(&b.bufs[0].Bid))
+	atomic.StoreUint32(w, uint32(b.bufs[0].Bid)|uint32(b.tail)<<16)
+}
+
+// Free unmaps the ring's memory; call it after the Ring is closed.
+func (b *BufRing) Free() { unix.Munmap(b.mem) }
 
 // Disabled says whether err from New means io_uring is unavailable here
 // (not built in, disabled by sysctl, or blocked by seccomp).
