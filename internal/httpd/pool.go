@@ -38,6 +38,7 @@ type Config struct {
 	SQPollCPU  int           // CPU to pin it to, -1 for none
 
 	ringSetup func(entries uint32) error // tests: make ring setup fail
+	oldKernel bool                       // tests: the uring engine as on a kernel before 5.19 (no buffer ring, no "socket not empty" flag)
 }
 
 func (c *Config) defaults() {

@@ -283,6 +283,21 @@ func TestLoad(t *testing.T) {
 	})
 }
 
+// TestUringOnOldKernel: the uring engine as it runs on a kernel before
+// 5.19 (receive buffers given back with PROVIDE_BUFFERS, every close
+// lingering) serves both kinds of clients and closes with unread data
+// without a reset.
+func TestUringOnOldKernel(t *testing.T) {
+	s := start(t, "uring", Config{oldKernel: true})
+	load(t, s, 5000, 50, true)
+	load(t, s, 5000, 50, false)
+	c := dial(t, s)
+	io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"+strings.Repeat("trailing junk ", 2000))
+	if all, err := io.ReadAll(c); err != nil || !strings.HasSuffix(string(all), string(hello)) {
+		t.Fatalf("response lost: %v %q", err, all)
+	}
+}
+
 // TestMoreKeepAliveClientsThanWorkers: 50 keep-alive clients that pause
 // between requests, on 4 workers, all served without timeouts.
 func TestMoreKeepAliveClientsThanWorkers(t *testing.T) {

@@ -154,12 +154,14 @@ func listenUring(cfg Config) (*uringServer, error) {
 		// Single accepts, a few at a time: a multishot accept would
 		// take every connection of a flood into the completion queue,
 		// a descriptor each, before the cap could say no.
-		multishot: false, nonEmpty: kernelAtLeast(5, 19)}
+		multishot: false, nonEmpty: kernelAtLeast(5, 19) && !cfg.oldKernel}
 	s.mem.left.Store(cfg.MemoryBudget)
 	// Receive buffers come back through a shared ring where the kernel
 	// has one: a store per batch instead of a PROVIDE_BUFFERS SQE.
-	if br, err := ring.RegisterBufRing(uringBufCount, uringBufGroup); err == nil {
-		s.bufRing = br
+	if !cfg.oldKernel {
+		if br, err := ring.RegisterBufRing(uringBufCount, uringBufGroup); err == nil {
+			s.bufRing = br
+		}
 	}
 	if s.addr, err = boundAddr(fd); err != nil {
 		s.closeAll()
