@@ -10,8 +10,9 @@ DIAG    ?= $(if $(filter qemu,$(BOARD)),1,0)
 OUT     := build/$(BOARD)$(if $(and $(filter 1,$(DIAG)),$(filter-out qemu,$(BOARD))),-diag,)
 # HANDOFF=1 builds the passphrase handoff into the init (README: "Type the
 # passphrase once"); it costs about 185 KB of ROM (zstd and gzip readers, and
-# the fmt they bring back), more than the stock-flash X220 has left, so
-# the stock-flash X220 build (DIAG=0) leaves it out unless HANDOFF=1.
+# the fmt they bring back): it fits the stock-flash X220 now but leaves too
+# little for what is still to come (README), so the stock-flash X220 build
+# (DIAG=0) leaves it out unless HANDOFF=1.
 HANDOFF ?= $(if $(and $(filter x220,$(BOARD)),$(filter 0,$(DIAG))),0,1)
 # The io_uring diagnostics engine is for the host and the qemu board: a ROM's
 # diagnostics build (x220 DIAG=1) has the pool engine only (nouring: 12 KB
