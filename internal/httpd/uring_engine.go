@@ -264,7 +264,7 @@ func (s *uringServer) loop() {
 		s.conns = []*uconn{}
 		if s.bufRing != nil {
 			for bid := 0; bid < uringBufCount; bid++ {
-				s.bufRing.Add(unsafe.Pointer(&s.bufs[bid*uringBufSize]), uringBufSize, uint16(bid))
+				s.bufRing.Add(s.buf(uint16(bid)), uringBufSize, uint16(bid))
 			}
 			s.bufRing.Publish()
 		} else {
@@ -291,7 +291,7 @@ func (s *uringServer) loop() {
 		s.accepts = s.accepts[:0]
 		if s.bufRing != nil && len(s.giveBack) > 0 {
 			for _, bid := range s.giveBack {
-				s.bufRing.Add(unsafe.Pointer(&s.bufs[int(bid)*uringBufSize]), uringBufSize, bid)
+				s.bufRing.Add(s.buf(bid), uringBufSize, bid)
 			}
 			s.bufRing.Publish()
 		} else {
@@ -303,10 +303,15 @@ func (s *uringServer) loop() {
 	}
 }
 
+// buf is the start of receive buffer bid.
+func (s *uringServer) buf(bid uint16) unsafe.Pointer {
+	return unsafe.Pointer(&s.bufs[int(bid)*uringBufSize])
+}
+
 func (s *uringServer) provide(bid uint16, n int) {
 	e := s.sqe()
 	e.Opcode, e.Fd = uring.OpProvideBuffers, int32(n)
-	e.Addr = uint64(uintptr(unsafe.Pointer(&s.bufs[int(bid)*uringBufSize])))
+	e.Addr = uint64(uintptr(s.buf(bid)))
 	e.Len, e.Off, e.BufIndex = uringBufSize, uint64(bid), uringBufGroup
 	e.UserData = tag(uopProvide, 0, 0)
 }
@@ -405,12 +410,18 @@ func (s *uringServer) kill(c *uconn) {
 	c.reclaimed = true
 	s.unlink(c)
 	if c.closeLink {
-		e := s.sqe()
-		e.Opcode, e.Addr = uring.OpAsyncCancel, tag(uopSend, c.id, c.gen)
-		e.UserData = tag(uopCancel, 0, 0)
+		s.cancel(c, uopSend)
 		return
 	}
 	rawShutdown(c.fd, unix.SHUT_RDWR)
+}
+
+// cancel asks the kernel to cancel c's pending op, found by its user_data
+// (never by descriptor: the number may belong to a newer connection).
+func (s *uringServer) cancel(c *uconn, op int) {
+	e := s.sqe()
+	e.Opcode, e.Addr = uring.OpAsyncCancel, tag(op, c.id, c.gen)
+	e.UserData = tag(uopCancel, 0, 0)
 }
 
 // account charges the connection's buffers to the budget; false (and
@@ -643,9 +654,7 @@ func (s *uringServer) expire(now time.Time) {
 			s.kill(c)
 		case c.receiving && !c.cancelled:
 			c.cancelled = true
-			e := s.sqe()
-			e.Opcode, e.Addr = uring.OpAsyncCancel, tag(uopRecv, c.id, c.gen)
-			e.UserData = tag(uopCancel, 0, 0)
+			s.cancel(c, uopRecv)
 		}
 		c = next
 	}
@@ -841,14 +850,14 @@ func kernelAtLeast(major, minor int) bool {
 	var v [2]int
 	i := 0
 	for _, b := range u.Release {
-		switch {
-		case b >= '0' && b <= '9':
+		if b >= '0' && b <= '9' {
 			v[i] = v[i]*10 + int(b-'0')
-		case b == '.' && i == 0:
-			i = 1
-		default:
-			return v[0] > major || v[0] == major && v[1] >= minor
+			continue
 		}
+		if b != '.' || i == 1 {
+			break
+		}
+		i = 1
 	}
 	return v[0] > major || v[0] == major && v[1] >= minor
 }
