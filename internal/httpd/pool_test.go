@@ -176,15 +176,22 @@ func TestCloseWithUnreadData(t *testing.T) {
 	forEngines(t, func(t *testing.T, engine string) {
 		s := start(t, engine, Config{Workers: 2})
 		for i := 0; i < 20; i++ {
-			c := dial(t, s)
-			io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"+strings.Repeat("trailing junk ", 2000))
-			time.Sleep(5 * time.Millisecond)
-			all, err := io.ReadAll(c)
-			if err != nil || !strings.HasSuffix(string(all), string(hello)) {
-				t.Fatalf("response lost: %v %q", err, all)
-			}
+			closeWithUnreadData(t, s)
 		}
 	})
+}
+
+// closeWithUnreadData sends a "Connection: close" request with junk after
+// it and fails unless the whole response arrives.
+func closeWithUnreadData(t *testing.T, s Engine) {
+	t.Helper()
+	c := dial(t, s)
+	io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"+strings.Repeat("trailing junk ", 2000))
+	time.Sleep(5 * time.Millisecond)
+	all, err := io.ReadAll(c)
+	if err != nil || !strings.HasSuffix(string(all), string(hello)) {
+		t.Fatalf("response lost: %v %q", err, all)
+	}
 }
 
 // TestQuietCloseDoesNotLinger: a "Connection: close" request with nothing
@@ -291,11 +298,7 @@ func TestUringOnOldKernel(t *testing.T) {
 	s := start(t, "uring", Config{oldKernel: true})
 	load(t, s, 5000, 50, true)
 	load(t, s, 5000, 50, false)
-	c := dial(t, s)
-	io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"+strings.Repeat("trailing junk ", 2000))
-	if all, err := io.ReadAll(c); err != nil || !strings.HasSuffix(string(all), string(hello)) {
-		t.Fatalf("response lost: %v %q", err, all)
-	}
+	closeWithUnreadData(t, s)
 }
 
 // TestMoreKeepAliveClientsThanWorkers: 50 keep-alive clients that pause
