@@ -235,14 +235,18 @@ func TestThreeWrongPassphrasesEndInRecovery(t *testing.T) {
 	v.Expect("vda1", 10*time.Second)
 	v.Expect("crypto_LUKS", 10*time.Second)
 	v.Expect("> ", 10*time.Second)
-	// Retry works, then power off from the menu.
+	// Retry works, then power off from the menu. The next two tries are
+	// typed ahead, while the one before is still being unlocked: they must
+	// be taken as tries and never echoed.
 	v.Type("r")
 	v.Expect(prompt, 30*time.Second)
 	v.Type(wrongPass)
+	v.Expect("Unlocking (", 30*time.Second)
+	v.Type(wrongPass)
 	v.Expect("Wrong passphrase. 2 of 3 tries left.", 60*time.Second)
+	v.Expect("Unlocking (", 30*time.Second)
 	v.Type(wrongPass)
 	v.Expect("Wrong passphrase. 1 of 3 tries left.", 60*time.Second)
-	v.Type(wrongPass)
 	v.Expect("romboot recovery menu:", 60*time.Second)
 	v.Expect("> ", 10*time.Second)
 	v.Type("p")

@@ -38,6 +38,9 @@ func main() {
 	}
 	earlyinit.Reap(log.Printf)
 	con := &console.Console{In: os.Stdin, Out: os.Stdout}
+	if err := con.HideTyping(); err != nil {
+		log.Printf("console: %v", err)
+	}
 	b := &booter{log: log, con: con, state: newState()}
 	raw, err := os.ReadFile("/proc/cmdline")
 	if err != nil {

@@ -26,31 +26,62 @@ type Console struct {
 // maxLine bounds a line read from the console.
 const maxLine = 1024
 
-// ReadPassphrase turns echo off, prints prompt, reads a line and restores
-// the terminal. Echo goes off before the prompt shows, so nothing typed
-// after the prompt can be echoed. The caller wipes the result. On a
-// non-terminal (tests) it reads a plain line.
-func (c *Console) ReadPassphrase(prompt string) ([]byte, error) {
+// HideTyping turns echo off for good: from now on, keys typed while no
+// visible line is being read (ahead of a prompt, during an unlock, between
+// tries) reach the next read without showing on the screen. A passphrase
+// typed a little early must never appear on the console. ReadLine shows
+// what is typed while it reads; Raw and ReadPassphrase put back this state.
+// On a non-terminal it does nothing.
+func (c *Console) HideTyping() error {
+	_, err := c.lflags(unix.ICANON, unix.ECHO|unix.ECHONL)
+	return err
+}
+
+// lflags sets and clears local-mode flags of a terminal and returns the
+// function that puts the old ones back (nil on a non-terminal).
+func (c *Console) lflags(set, clr uint32) (func(), error) {
 	fd := int(c.In.Fd())
-	if old, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
-		t := *old
-		t.Lflag &^= unix.ECHO
-		t.Lflag |= unix.ICANON | unix.ECHONL
-		if err := unix.IoctlSetTermios(fd, unix.TCSETS, &t); err != nil {
-			return nil, fmt.Errorf("turning echo off: %w", err)
-		}
-		defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
-		fmt.Fprint(c.Out, prompt)
-		return c.readLine()
+	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return nil, nil
+	}
+	t := *old
+	t.Lflag = t.Lflag&^clr | set
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &t); err != nil {
+		return nil, fmt.Errorf("setting the terminal's modes: %w", err)
+	}
+	return func() { unix.IoctlSetTermios(fd, unix.TCSETS, old) }, nil
+}
+
+// ReadPassphrase turns echo off, prints prompt, reads a line, ends the
+// prompt's line and restores the terminal. Echo goes off before the prompt
+// shows, so nothing typed after the prompt can be echoed. The caller wipes
+// the result.
+func (c *Console) ReadPassphrase(prompt string) ([]byte, error) {
+	restore, err := c.lflags(unix.ICANON, unix.ECHO|unix.ECHONL)
+	if err != nil {
+		return nil, err
+	}
+	if restore != nil {
+		defer restore()
 	}
 	fmt.Fprint(c.Out, prompt)
 	p, err := c.readLine()
+	// The newline is ours, not the terminal's: one typed ahead was never
+	// echoed, and the next output must not run on from the prompt.
 	fmt.Fprintln(c.Out)
 	return p, err
 }
 
-// ReadLine reads one line (echo as configured), without its newline.
+// ReadLine reads one line, without its newline, showing what is typed.
 func (c *Console) ReadLine() (string, error) {
+	restore, err := c.lflags(unix.ICANON|unix.ECHO, 0)
+	if err != nil {
+		return "", err
+	}
+	if restore != nil {
+		defer restore()
+	}
 	b, err := c.readLine()
 	return string(b), err
 }
