@@ -83,9 +83,9 @@ func TestOptionsDegrade(t *testing.T) {
 // testBooter is a booter whose console is a pipe the test types into.
 func testBooter(t *testing.T) (*booter, *os.File, *bytes.Buffer) {
 	t.Helper()
-	old := earlyinit.PrintkPath
-	earlyinit.PrintkPath = filepath.Join(t.TempDir(), "printk")
-	t.Cleanup(func() { earlyinit.PrintkPath = old })
+	old := earlyinit.ConsoleLevel
+	earlyinit.ConsoleLevel = func(int) error { return nil }
+	t.Cleanup(func() { earlyinit.ConsoleLevel = old })
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 	fmt "github.com/romboot/romboot/internal/tinyfmt"
 	"os"
 	"os/signal"
-	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -127,25 +127,41 @@ func IgnoreSignals() {
 	signal.Ignore(unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGPIPE, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU)
 }
 
-// PrintkPath holds the kernel's console loglevel (first field).
-var PrintkPath = "/proc/sys/kernel/printk"
+// ConsoleLevel is syslog(2)'s console switch: SYSLOG_ACTION_CONSOLE_OFF
+// keeps the kernel's current console loglevel and lowers it to the minimum
+// (1, emergencies only); SYSLOG_ACTION_CONSOLE_ON puts the kept level back. A variable for tests. It needs no /proc/sys (the x220 kernel has
+// none).
+var ConsoleLevel = func(action int) error {
+	_, err := unix.Klogctl(action, nil)
+	return err
+}
 
-// QuietKernel lowers the console loglevel to 1 (emergencies only), so kernel
-// messages do not land on a prompt or menu whatever loglevel= the payload
+var quiet struct {
+	sync.Mutex
+	depth int
+	on    bool // the level was lowered by the outermost call
+}
+
+// QuietKernel keeps kernel messages off the console (console loglevel 1),
+// so they do not land on a prompt or menu whatever loglevel= the payload
 // was given; they still reach the kernel log. The returned function puts
-// the previous level back.
+// the previous level back. Calls nest: only the outermost one switches.
 func QuietKernel() (restore func()) {
-	raw, err := os.ReadFile(PrintkPath)
-	if err != nil {
-		return func() {}
+	quiet.Lock()
+	defer quiet.Unlock()
+	if quiet.depth == 0 {
+		quiet.on = ConsoleLevel(unix.SYSLOG_ACTION_CONSOLE_OFF) == nil
 	}
-	fields := strings.Fields(string(raw))
-	if len(fields) == 0 || fields[0] == "1" {
-		return func() {}
+	quiet.depth++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			quiet.Lock()
+			defer quiet.Unlock()
+			if quiet.depth--; quiet.depth == 0 && quiet.on {
+				ConsoleLevel(unix.SYSLOG_ACTION_CONSOLE_ON)
+				quiet.on = false
+			}
+		})
 	}
-	old := fields[0]
-	if os.WriteFile(PrintkPath, []byte("1"), 0) != nil {
-		return func() {}
-	}
-	return func() { os.WriteFile(PrintkPath, []byte(old), 0) }
 }

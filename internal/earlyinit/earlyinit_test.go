@@ -2,7 +2,6 @@ package earlyinit
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,16 +20,26 @@ func TestIgnoreSignals(t *testing.T) {
 }
 
 func TestQuietKernel(t *testing.T) {
-	old := PrintkPath
-	defer func() { PrintkPath = old }()
-	PrintkPath = filepath.Join(t.TempDir(), "printk")
-	os.WriteFile(PrintkPath, []byte("7\t4\t1\t7\n"), 0o644)
-	restore := QuietKernel()
-	if b, _ := os.ReadFile(PrintkPath); string(b) != "1" {
-		t.Fatalf("during: %q", b)
+	old := ConsoleLevel
+	defer func() { ConsoleLevel = old }()
+	var calls []int
+	ConsoleLevel = func(action int) error { calls = append(calls, action); return nil }
+	outer := QuietKernel()
+	inner := QuietKernel() // a prompt inside the recovery menu
+	inner()
+	inner() // a second call changes nothing
+	if len(calls) != 1 || calls[0] != unix.SYSLOG_ACTION_CONSOLE_OFF {
+		t.Fatalf("after the inner restore: %v, want only CONSOLE_OFF", calls)
 	}
-	restore()
-	if b, _ := os.ReadFile(PrintkPath); string(b) != "7" {
-		t.Fatalf("after: %q", b)
+	outer()
+	if len(calls) != 2 || calls[1] != unix.SYSLOG_ACTION_CONSOLE_ON {
+		t.Fatalf("after the outer restore: %v, want CONSOLE_OFF, CONSOLE_ON", calls)
+	}
+	// Where syslog(2) is refused, nothing is switched back either.
+	calls = nil
+	ConsoleLevel = func(action int) error { calls = append(calls, action); return unix.EPERM }
+	QuietKernel()()
+	if len(calls) != 1 {
+		t.Fatalf("refused: %v, want the one CONSOLE_OFF attempt", calls)
 	}
 }
