@@ -128,9 +128,9 @@ func IgnoreSignals() {
 }
 
 // ConsoleLevel is syslog(2)'s console switch: SYSLOG_ACTION_CONSOLE_OFF
-// keeps the kernel's current console loglevel and lowers it to the minimum
-// (1, emergencies only); SYSLOG_ACTION_CONSOLE_ON puts the kept level back. A variable for tests. It needs no /proc/sys (the x220 kernel has
-// none).
+// keeps the kernel's console loglevel and lowers it to the minimum (1,
+// emergencies only); SYSLOG_ACTION_CONSOLE_ON puts the kept level back. It
+// needs no /proc/sys (the x220 kernel has none). A variable for tests.
 var ConsoleLevel = func(action int) error {
 	_, err := unix.Klogctl(action, nil)
 	return err

@@ -2,6 +2,7 @@ package earlyinit
 
 import (
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,5 +42,32 @@ func TestQuietKernel(t *testing.T) {
 	QuietKernel()()
 	if len(calls) != 1 {
 		t.Fatalf("refused: %v, want the one CONSOLE_OFF attempt", calls)
+	}
+}
+
+// On this machine's kernel (as root): the console level really drops to
+// the minimum while quiet and comes back after. /proc/sys is only read here
+// to watch it.
+func TestQuietKernelSyslog(t *testing.T) {
+	level := func() []string {
+		b, err := os.ReadFile("/proc/sys/kernel/printk")
+		if err != nil {
+			t.Skipf("cannot watch the console level: %v", err)
+		}
+		return strings.Fields(string(b))
+	}
+	before := level()
+	if os.Geteuid() != 0 || len(before) < 3 || before[0] == before[2] {
+		t.Skipf("needs root and a console level above the minimum (printk %v)", before)
+	}
+	restore := QuietKernel()
+	during := level()
+	restore()
+	after := level()
+	if during[0] != before[2] {
+		t.Errorf("while quiet the console level is %s, want the minimum %s", during[0], before[2])
+	}
+	if after[0] != before[0] {
+		t.Errorf("after, the console level is %s, want %s back", after[0], before[0])
 	}
 }
