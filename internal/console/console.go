@@ -33,20 +33,26 @@ const maxLine = 1024
 // what is typed while it reads; Raw and ReadPassphrase put back this state.
 // On a non-terminal it does nothing.
 func (c *Console) HideTyping() error {
-	_, err := c.lflags(unix.ICANON, unix.ECHO|unix.ECHONL)
+	_, err := c.setTermios(hidden)
 	return err
 }
 
-// lflags sets and clears local-mode flags of a terminal and returns the
+// hidden is the mode typing stays in: line by line, nothing echoed (not
+// even the newline).
+func hidden(t *unix.Termios) {
+	t.Lflag = t.Lflag&^(unix.ECHO|unix.ECHONL) | unix.ICANON
+}
+
+// setTermios applies change to the terminal's modes and returns the
 // function that puts the old ones back (nil on a non-terminal).
-func (c *Console) lflags(set, clr uint32) (func(), error) {
+func (c *Console) setTermios(change func(*unix.Termios)) (func(), error) {
 	fd := int(c.In.Fd())
 	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
 	if err != nil {
 		return nil, nil
 	}
 	t := *old
-	t.Lflag = t.Lflag&^clr | set
+	change(&t)
 	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &t); err != nil {
 		return nil, fmt.Errorf("setting the terminal's modes: %w", err)
 	}
@@ -58,7 +64,7 @@ func (c *Console) lflags(set, clr uint32) (func(), error) {
 // shows, so nothing typed after the prompt can be echoed. The caller wipes
 // the result.
 func (c *Console) ReadPassphrase(prompt string) ([]byte, error) {
-	restore, err := c.lflags(unix.ICANON, unix.ECHO|unix.ECHONL)
+	restore, err := c.setTermios(hidden)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +81,7 @@ func (c *Console) ReadPassphrase(prompt string) ([]byte, error) {
 
 // ReadLine reads one line, without its newline, showing what is typed.
 func (c *Console) ReadLine() (string, error) {
-	restore, err := c.lflags(unix.ICANON|unix.ECHO, 0)
+	restore, err := c.setTermios(func(t *unix.Termios) { t.Lflag |= unix.ICANON | unix.ECHO })
 	if err != nil {
 		return "", err
 	}

@@ -18,19 +18,15 @@ type Key struct {
 // Raw switches the terminal to raw input (no echo, no line buffering) and
 // returns the function that restores it. On a non-terminal it does nothing.
 func (c *Console) Raw() func() {
-	fd := int(c.In.Fd())
-	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
+	restore, err := c.setTermios(func(t *unix.Termios) {
+		t.Lflag &^= unix.ECHO | unix.ICANON | unix.ISIG | unix.IEXTEN
+		t.Iflag &^= unix.ICRNL | unix.IXON
+		t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
+	})
+	if err != nil || restore == nil {
 		return func() {}
 	}
-	t := *old
-	t.Lflag &^= unix.ECHO | unix.ICANON | unix.ISIG | unix.IEXTEN
-	t.Iflag &^= unix.ICRNL | unix.IXON
-	t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
-	if unix.IoctlSetTermios(fd, unix.TCSETS, &t) != nil {
-		return func() {}
-	}
-	return func() { unix.IoctlSetTermios(fd, unix.TCSETS, old) }
+	return restore
 }
 
 // ErrTimeout is returned by ReadKey when no key came in time.
