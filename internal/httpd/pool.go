@@ -219,6 +219,7 @@ func (s *Server) Addr() netip.AddrPort { return s.addr }
 
 // Serve starts the workers and returns at once; Shutdown stops them.
 func (s *Server) Serve() {
+	spareP(len(s.workers))
 	for _, w := range s.workers {
 		s.wg.Add(1)
 		go s.thread(w)

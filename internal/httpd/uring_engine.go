@@ -122,7 +122,22 @@ func listenUring(cfg Config) (*uringServer, error) {
 			p.SQThreadCPU = uint32(cfg.SQPollCPU)
 		}
 	}
-	ring, err := uring.New(uringEntries, p)
+	// Completions wait for the loop's own io_uring_enter instead of
+	// interrupting the thread with task work as they come: deferred to the
+	// loop's wait (Linux 6.1; the ring then belongs to the loop's thread,
+	// enabled there by Serve), else cooperative (5.19), else as before.
+	tries := []uint32{uring.SetupSingleIssuer | uring.SetupDeferTaskrun | uring.SetupRDisabled, uring.SetupCoopTaskrun, 0}
+	if cfg.SQPoll || cfg.oldKernel {
+		tries = tries[2:]
+	}
+	var ring *uring.Ring
+	for _, extra := range tries {
+		q := p
+		q.Flags |= extra
+		if ring, err = uring.New(uringEntries, q); err == nil || !errors.Is(err, unix.EINVAL) {
+			break
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -180,10 +195,18 @@ func (s *uringServer) Name() string {
 }
 
 func (s *uringServer) Serve() {
+	spareP(1)
 	go func() {
 		defer close(s.done)
 		runtime.LockOSThread()
 		lowerPriority(s.cfg.Nice)
+		if s.ring.Flags()&uring.SetupRDisabled != 0 {
+			if err := s.ring.Enable(); err != nil {
+				s.cfg.Logf("httpd: %v", err)
+				s.closeAll()
+				return
+			}
+		}
 		for !s.stopping.Load() {
 			func() {
 				defer func() {
@@ -204,6 +227,11 @@ func (s *uringServer) Serve() {
 func (s *uringServer) Shutdown() {
 	if s.stopping.Swap(true) {
 		return
+	}
+	select {
+	case <-s.done: // the loop ended on its own (its ring could not start) and closed everything
+		return
+	default:
 	}
 	unix.Shutdown(s.lfd, unix.SHUT_RDWR)
 	select {
@@ -276,11 +304,18 @@ func (s *uringServer) loop() {
 		s.armTick()
 	}
 	for !s.stopping.Load() {
-		if _, err := s.ring.Submit(1); err != nil && !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.ETIME) {
+		// Submit what the last batch produced and take what is ready
+		// without waiting (a raw call); only when nothing is ready wait,
+		// through the scheduler, which frees the thread's P meanwhile.
+		_, err := s.ring.Poll()
+		if s.cqes = s.ring.PeekCQEs(s.cqes[:0]); len(s.cqes) == 0 && err == nil {
+			_, err = s.ring.Submit(1)
+			s.cqes = s.ring.PeekCQEs(s.cqes[:0])
+		}
+		if err != nil && !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.ETIME) {
 			s.cfg.Logf("httpd: io_uring_enter: %v", err)
 			time.Sleep(10 * time.Millisecond)
 		}
-		s.cqes = s.ring.PeekCQEs(s.cqes[:0])
 		for _, c := range s.cqes {
 			s.complete(c)
 		}

@@ -22,6 +22,17 @@ const (
 	SetupSQAff  = 1 << 2
 	SetupCQSize = 1 << 3
 	SetupClamp  = 1 << 4
+	// SetupRDisabled: the ring starts disabled; Enable starts it, from
+	// the thread that will own it when SetupSingleIssuer is set.
+	SetupRDisabled = 1 << 6
+	// SetupCoopTaskrun: completions are not pushed to the task with an
+	// interrupting signal; they wait for its next system call (5.19).
+	SetupCoopTaskrun = 1 << 8
+	// SetupSingleIssuer: one thread submits (6.0).
+	SetupSingleIssuer = 1 << 12
+	// SetupDeferTaskrun: completion work runs only when the owning
+	// thread enters to wait for completions (6.1; needs SetupSingleIssuer).
+	SetupDeferTaskrun = 1 << 13
 )
 
 // FeatSingleMmap: the kernel maps both rings with one mmap.
@@ -69,9 +80,10 @@ const (
 	offCQRing = 0x8000000
 	offSQEs   = 0x10000000
 
-	registerProbe    = 8
-	registerPbufRing = 22
-	probeOpSupported = 1 << 0
+	registerProbe       = 8
+	registerEnableRings = 12
+	registerPbufRing    = 22
+	probeOpSupported    = 1 << 0
 )
 
 // SQE is struct io_uring_sqe (64 bytes).
@@ -278,6 +290,27 @@ func (r *Ring) Submit(wait uint32) (int, error) {
 	}
 }
 
+// Poll publishes pending SQEs and runs the completion work that is due,
+// never sleeping: a raw system call, with no scheduler bookkeeping, for a
+// loop that looks for completions before it decides to wait. Only for
+// operations that do not block when issued (sockets, timeouts, NOPs).
+func (r *Ring) Poll() (int, error) {
+	if r.SQPoll() {
+		return r.Submit(0)
+	}
+	pending := r.flush()
+	for {
+		n, _, errno := unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(pending), 0, enterGetEvents, 0, 0)
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return int(n), errno
+		}
+		return int(n), nil
+	}
+}
+
 // PeekCQEs returns the completions ready now, without waiting; call
 // Advance(n) after handling them.
 func (r *Ring) PeekCQEs(dst []CQE) []CQE {
@@ -293,6 +326,19 @@ func (r *Ring) PeekCQEs(dst []CQE) []CQE {
 func (r *Ring) Advance(n uint32) {
 	atomic.StoreUint32(r.cqHead, *r.cqHead+n) // release: done reading them
 }
+
+// Enable starts a ring set up with SetupRDisabled. With SetupSingleIssuer
+// the calling thread becomes the one that may submit and wait.
+func (r *Ring) Enable() error {
+	_, _, errno := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(r.fd), registerEnableRings, 0, 0, 0, 0)
+	if errno != 0 {
+		return fmt.Errorf("io_uring_register(ENABLE_RINGS): %w", errno)
+	}
+	return nil
+}
+
+// Flags are the setup flags the ring was made with.
+func (r *Ring) Flags() uint32 { return r.params.Flags }
 
 // Probe returns the opcodes the kernel supports.
 func (r *Ring) Probe() (map[uint8]bool, error) {

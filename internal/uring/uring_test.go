@@ -1,6 +1,9 @@
 package uring
 
 import (
+	"errors"
+	"fmt"
+	"runtime"
 	"testing"
 	"time"
 	"unsafe"
@@ -149,5 +152,58 @@ func TestBufRing(t *testing.T) {
 		want++
 		br.Add(unsafe.Pointer(&bufs[int(bid)*size]), size, bid)
 		br.Publish()
+	}
+}
+
+// TestDeferTaskrunOwner: a ring made disabled with SetupSingleIssuer and
+// SetupDeferTaskrun belongs to the thread that enables it; its timeout
+// completes in that thread's wait, and another thread may not submit
+// (the kernel answers EEXIST), which proves the flags took.
+func TestDeferTaskrunOwner(t *testing.T) {
+	r, err := New(4, Params{Flags: SetupSingleIssuer | SetupDeferTaskrun | SetupRDisabled})
+	if Disabled(err) {
+		t.Skipf("no deferred task work here (Linux 6.1): %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Probe(); err != nil {
+		t.Fatalf("probe before the ring is enabled: %v", err)
+	}
+	owned := make(chan error)
+	release := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := r.Enable(); err != nil {
+			owned <- err
+			return
+		}
+		ts := unix.NsecToTimespec(int64(10 * time.Millisecond))
+		sqe := r.GetSQE()
+		sqe.Opcode, sqe.Addr, sqe.Len, sqe.UserData = OpTimeout, uint64(uintptr(unsafe.Pointer(&ts))), 1, 9
+		if _, err := r.Submit(1); err != nil {
+			owned <- err
+			return
+		}
+		if c := r.PeekCQEs(nil); len(c) != 1 || c[0].UserData != 9 || c[0].Res != -int32(unix.ETIME) {
+			owned <- fmt.Errorf("owner's timeout cqe %+v", c)
+			return
+		}
+		r.Advance(1)
+		owned <- nil
+		<-release // keep the owner thread alive while the other one tries
+	}()
+	if err := <-owned; err != nil {
+		t.Fatal(err)
+	}
+	defer close(release)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	sqe := r.GetSQE()
+	sqe.Opcode, sqe.UserData = OpNop, 1
+	if _, err := r.Submit(1); !errors.Is(err, unix.EEXIST) {
+		t.Fatalf("a second thread's submit: %v, want EEXIST", err)
 	}
 }
