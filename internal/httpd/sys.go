@@ -19,21 +19,23 @@ func errnoErr(e syscall.Errno) error {
 	return e
 }
 
-// rawRead reads from a non-blocking socket.
+// rawRead receives from a non-blocking socket (recvfrom, not read: the
+// socket layer directly, without the file layer's position lock).
 func rawRead(fd int, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), 0, 0, 0)
 	return int(n), errnoErr(e)
 }
 
-// rawWrite writes to a non-blocking socket.
+// rawWrite sends on a non-blocking socket; a client that is gone gives
+// EPIPE, never a SIGPIPE (MSG_NOSIGNAL).
 func rawWrite(fd int, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
 	return int(n), errnoErr(e)
 }
 
