@@ -278,8 +278,14 @@ func (r *Ring) Submit(wait uint32) (int, error) {
 	} else if pending == 0 && wait == 0 {
 		return 0, nil
 	}
+	return r.enter(unix.Syscall6, pending, wait, flags)
+}
+
+// enter is io_uring_enter through sys (unix.Syscall6 for a call that may
+// block, unix.RawSyscall6 for one that never does), retried on EINTR.
+func (r *Ring) enter(sys func(trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, uintptr, syscall.Errno), pending, wait, flags uint32) (int, error) {
 	for {
-		n, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(pending), uintptr(wait), uintptr(flags), 0, 0)
+		n, _, errno := sys(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(pending), uintptr(wait), uintptr(flags), 0, 0)
 		if errno == unix.EINTR {
 			continue
 		}
@@ -298,17 +304,7 @@ func (r *Ring) Poll() (int, error) {
 	if r.SQPoll() {
 		return r.Submit(0)
 	}
-	pending := r.flush()
-	for {
-		n, _, errno := unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(pending), 0, enterGetEvents, 0, 0)
-		if errno == unix.EINTR {
-			continue
-		}
-		if errno != 0 {
-			return int(n), errno
-		}
-		return int(n), nil
-	}
+	return r.enter(unix.RawSyscall6, r.flush(), 0, enterGetEvents)
 }
 
 // PeekCQEs returns the completions ready now, without waiting; call
