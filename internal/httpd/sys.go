@@ -61,14 +61,13 @@ func accept4(lfd, flags int) (int, error) {
 	return int(n), errnoErr(e)
 }
 
-// epollWait first looks for ready events without blocking (a raw call: a
-// busy server nearly always has some), and only then waits through the
-// scheduler, which hands the thread's P to other goroutines meanwhile (the
-// boot's own, in PID 1). A blocking wait as a raw call would hold the P.
+// epollWait waits through the scheduler, which hands the thread's P to
+// other goroutines meanwhile (the boot's own, in PID 1); a blocking raw call
+// would hold the P, and a stop-the-world would wait for it. A raw
+// non-blocking look first, as this did before, cost a second epoll_pwait on
+// most wake-ups of a server that is not saturated (measured with
+// "Connection: close" clients: 1.8 calls per request, nginx 1.2) and saved
+// nothing once spareP keeps a P idle for the loop to return to.
 func epollWait(epfd int, events []unix.EpollEvent, msec int) (int, error) {
-	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
-	if e != 0 || n > 0 || msec == 0 {
-		return int(n), errnoErr(e)
-	}
 	return unix.EpollWait(epfd, events, msec)
 }
