@@ -286,7 +286,8 @@ type conn struct {
 	charged    int       // bytes of in and out charged to the budget
 	closeAfter bool      // close once out is sent
 	closing    bool      // shut down, draining until the client closes
-	watchOut   bool      // registered for EPOLLOUT (once output had to wait)
+	inSet      bool      // in the worker's epoll set
+	watchOut   bool      // output had to wait: EPOLLOUT is wanted
 	readable   bool      // input may be waiting (edge-triggered: remember it)
 	served     bool      // answered a request
 	since      time.Time // connected, or answered the last request
@@ -435,23 +436,31 @@ func (w *worker) accept(now time.Time) {
 		return
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
+	if c.watchOut {
+		ev.Events |= unix.EPOLLOUT
+	}
 	if err := rawEpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		w.close(c)
+		return
 	}
+	c.inSet = true
 }
 
 // wantOutput asks epoll for the connection's EPOLLOUT edges, the first time
-// a response is left waiting for the client to take it.
+// a response is left waiting for the client to take it (for a connection
+// not yet in the set, accept registers it so).
 func (w *worker) wantOutput(c *conn) {
 	if c.watchOut {
+		return
+	}
+	c.watchOut = true
+	if !c.inSet {
 		return
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(c.fd)}
 	if err := rawEpollCtl(w.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev); err != nil {
 		w.close(c)
-		return
 	}
-	c.watchOut = true
 }
 
 // victim picks the connection to reclaim at the cap (limits.go): among the

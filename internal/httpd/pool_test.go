@@ -27,6 +27,8 @@ func testHandler() Handler {
 			resp.Body = append(resp.Body, "slow\n"...)
 		case "/big":
 			resp.Body = append(resp.Body, strings.Repeat("x", 1<<20)...)
+		case "/huge":
+			resp.Body = append(resp.Body, strings.Repeat("x", 8<<20)...)
 		case "/panic":
 			panic("handler bug")
 		default:
@@ -143,6 +145,28 @@ func TestBasics(t *testing.T) {
 		c3 := dial(t, s)
 		if _, body := roundTrip(t, c3, bufio.NewReader(c3), "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"); len(body) != 1<<20 {
 			t.Fatalf("big body %d bytes", len(body))
+		}
+	})
+}
+
+// TestFirstAnswerWaits: the first answer on a connection, larger than the
+// socket takes, waits for a client that reads late and is then sent whole,
+// and the connection serves on. (The pool engine answers a request that
+// came with the connection before the connection is in its epoll set.)
+func TestFirstAnswerWaits(t *testing.T) {
+	forEngines(t, func(t *testing.T, engine string) {
+		s := start(t, engine, Config{Workers: 1, MemoryBudget: 16 << 20})
+		c := dial(t, s)
+		// 8 MiB: on loopback the socket takes up to 4 MiB at once
+		// (net.ipv4.tcp_wmem's maximum).
+		io.WriteString(c, "GET /huge HTTP/1.1\r\nHost: x\r\n\r\n")
+		time.Sleep(300 * time.Millisecond)
+		br := bufio.NewReader(c)
+		if resp, body := roundTrip(t, c, br, ""); resp.StatusCode != 200 || len(body) != 8<<20 {
+			t.Fatalf("%s, %d bytes of %d", resp.Status, len(body), 8<<20)
+		}
+		if resp, body := roundTrip(t, c, br, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 || body != string(hello) {
+			t.Fatalf("next request: %s %q", resp.Status, body)
 		}
 	})
 }
