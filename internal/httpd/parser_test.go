@@ -1,6 +1,7 @@
 package httpd
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 )
@@ -80,6 +81,35 @@ func TestParseNoAlloc(t *testing.T) {
 	}
 }
 
+// TestServeNoAlloc: answering requests (parse, handler, response, an
+// error status too) allocates nothing once the scratch buffers have grown,
+// and leaves no reference into the input behind.
+func TestServeNoAlloc(t *testing.T) {
+	in := []byte("GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\nGET /nope HTTP/1.1\r\nHost: localhost\r\n\r\nPOST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n")
+	h := HandlerFunc(func(req *Request, resp *Response) {
+		if string(req.Path) != "/hello" {
+			resp.Status = 404
+		}
+		resp.Body = append(resp.Body, hello...)
+	})
+	var req Request
+	var resp Response
+	out := make([]byte, 0, 4096)
+	date := []byte("Sun, 06 Dec 2026 10:00:00 GMT")
+	n := testing.AllocsPerRun(100, func() {
+		consumed, o, _, _ := serveBuffered(h, in, out[:0], &req, &resp, date, 32, 1<<16)
+		if consumed != len(in) || !bytes.Contains(o, []byte("404 Not Found")) || !bytes.Contains(o, []byte("405 Method Not Allowed")) {
+			t.Fatalf("consumed %d of %d: %q", consumed, len(in), o)
+		}
+	})
+	if n != 0 {
+		t.Fatalf("serveBuffered allocates %v times per call", n)
+	}
+	if req.Path != nil || req.Host != nil {
+		t.Fatalf("the request still points into the input: %+v", req)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 	f.Add([]byte("POST /a?b HTTP/1.0\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nabcGET / HTTP/1.1\r\nHost: y\r\n\r\n"))
@@ -89,7 +119,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("size %d of %d", r.size, len(b))
 		}
 		var resp Response
-		consumed, out, _, _ := serveBuffered(HandlerFunc(func(*Request, *Response) {}), b, nil, &resp, []byte("date"), 1<<30, 1<<30)
+		consumed, out, _, _ := serveBuffered(HandlerFunc(func(*Request, *Response) {}), b, nil, &r, &resp, []byte("date"), 1<<30, 1<<30)
 		if consumed > len(b) || (consumed < len(b) && len(out) == 0 && consumed != 0) {
 			t.Fatalf("consumed %d of %d", consumed, len(b))
 		}

@@ -312,6 +312,7 @@ type worker struct {
 	events []unix.EpollEvent
 	buf    []byte   // read buffer
 	out    []byte   // output buffer
+	req    Request  // the request being answered
 	resp   Response // the handler's response
 	sweep  time.Time
 }
@@ -610,7 +611,7 @@ func (w *worker) serve(c *conn, now time.Time) {
 		if len(data) == 0 {
 			return
 		}
-		consumed, out, closeAfter, partial := serveBuffered(s.cfg.Handler, data, w.out[:0], &w.resp, s.date.get(now), s.cfg.MaxPipeline, s.cfg.MaxPending)
+		consumed, out, closeAfter, partial := serveBuffered(s.cfg.Handler, data, w.out[:0], &w.req, &w.resp, s.date.get(now), s.cfg.MaxPipeline, s.cfg.MaxPending)
 		w.out = out
 		if consumed > 0 {
 			c.served, c.since = true, now

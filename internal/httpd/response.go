@@ -6,22 +6,40 @@ import (
 	"time"
 )
 
-// statusText is the one table of the statuses this server sends.
-var statusText = map[int]string{
-	200: "OK",
-	400: "Bad Request",
-	401: "Unauthorized",
-	404: "Not Found",
-	405: "Method Not Allowed",
-	408: "Request Timeout",
-	413: "Content Too Large",
-	414: "URI Too Long",
-	421: "Misdirected Request",
-	431: "Request Header Fields Too Large",
-	500: "Internal Server Error",
-	501: "Not Implemented",
-	503: "Service Unavailable",
-	505: "HTTP Version Not Supported",
+// statusText is the one table of the statuses this server sends (a switch:
+// a map lookup on every response showed in the profile).
+func statusText(code int) string {
+	switch code {
+	case 200:
+		return "OK"
+	case 400:
+		return "Bad Request"
+	case 401:
+		return "Unauthorized"
+	case 404:
+		return "Not Found"
+	case 405:
+		return "Method Not Allowed"
+	case 408:
+		return "Request Timeout"
+	case 413:
+		return "Content Too Large"
+	case 414:
+		return "URI Too Long"
+	case 421:
+		return "Misdirected Request"
+	case 431:
+		return "Request Header Fields Too Large"
+	case 500:
+		return "Internal Server Error"
+	case 501:
+		return "Not Implemented"
+	case 503:
+		return "Service Unavailable"
+	case 505:
+		return "HTTP Version Not Supported"
+	}
+	return ""
 }
 
 // Response is what a handler fills in. Body is reused between requests on
@@ -75,7 +93,7 @@ func appendResponse(dst []byte, head bool, resp *Response, keepAlive bool, date 
 	dst = append(dst, "HTTP/1.1 "...)
 	dst = strconv.AppendInt(dst, int64(resp.Status), 10)
 	dst = append(dst, ' ')
-	dst = append(dst, statusText[resp.Status]...)
+	dst = append(dst, statusText(resp.Status)...)
 	dst = append(dst, "\r\nServer: romboot\r\nDate: "...)
 	dst = append(dst, date...)
 	dst = append(dst, "\r\nContent-Type: "...)
@@ -101,9 +119,9 @@ func appendResponse(dst []byte, head bool, resp *Response, keepAlive bool, date 
 func errorResponse(resp *Response, code int) {
 	resp.Reset()
 	resp.Status = code
-	resp.Body = append(resp.Body, strconv.Itoa(code)...)
+	resp.Body = strconv.AppendInt(resp.Body, int64(code), 10)
 	resp.Body = append(resp.Body, ' ')
-	resp.Body = append(resp.Body, statusText[code]...)
+	resp.Body = append(resp.Body, statusText(code)...)
 	resp.Body = append(resp.Body, '\n')
 }
 
@@ -113,10 +131,10 @@ func errorResponse(resp *Response, code int) {
 // many input bytes it consumed, the output, whether to close after sending,
 // and whether a partial request remains (false when it stopped at a limit
 // with complete requests left: consumed < len(in)).
-func serveBuffered(h Handler, in []byte, out []byte, resp *Response, date []byte, maxReqs, maxOut int) (consumed int, o []byte, closeAfter bool, partial bool) {
-	var req Request
+func serveBuffered(h Handler, in []byte, out []byte, req *Request, resp *Response, date []byte, maxReqs, maxOut int) (consumed int, o []byte, closeAfter bool, partial bool) {
+	defer func() { *req = Request{} }() // it points into in
 	for n := 0; consumed < len(in) && n < maxReqs && len(out) < maxOut; n++ {
-		err := Parse(in[consumed:], &req)
+		err := Parse(in[consumed:], req)
 		if err == errIncomplete {
 			return consumed, out, false, true
 		}
@@ -132,7 +150,7 @@ func serveBuffered(h Handler, in []byte, out []byte, resp *Response, date []byte
 		resp.Reset()
 		switch req.Method {
 		case MethodGET, MethodHEAD:
-			safeServe(h, &req, resp)
+			safeServe(h, req, resp)
 		default:
 			errorResponse(resp, 405)
 		}

@@ -91,6 +91,7 @@ type uringServer struct {
 	head      *uconn
 	tail      *uconn
 	mem       budget
+	req       Request
 	resp      Response
 	out       []byte // the handler's output, copied to the connection
 	bufs      []byte
@@ -753,7 +754,7 @@ func (s *uringServer) received(c *uconn, cqe uring.CQE) {
 // serve answers the complete requests buffered into the server's output
 // buffer.
 func (s *uringServer) serve(c *uconn) (out []byte, closeAfter, partial bool) {
-	consumed, out, closeAfter, partial := serveBuffered(s.cfg.Handler, c.in, s.out[:0], &s.resp, s.date.get(time.Now()), s.cfg.MaxPipeline, s.cfg.MaxPending)
+	consumed, out, closeAfter, partial := serveBuffered(s.cfg.Handler, c.in, s.out[:0], &s.req, &s.resp, s.date.get(time.Now()), s.cfg.MaxPipeline, s.cfg.MaxPending)
 	s.out = out
 	if consumed > 0 {
 		c.served, c.since = true, time.Now()
