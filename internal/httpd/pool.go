@@ -439,15 +439,22 @@ func (w *worker) accept(now time.Time) {
 	if c.fd < 0 {
 		return
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
-	if c.watchOut {
-		ev.Events |= unix.EPOLLOUT
-	}
-	if err := rawEpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	if err := w.register(c, unix.EPOLL_CTL_ADD); err != nil {
 		w.close(c)
 		return
 	}
 	c.inSet = true
+}
+
+// register adds the connection to the worker's epoll set (op
+// EPOLL_CTL_ADD) or changes what it waits for (EPOLL_CTL_MOD): its input,
+// edge-triggered, and EPOLLOUT once output has had to wait.
+func (w *worker) register(c *conn, op int) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(c.fd)}
+	if c.watchOut {
+		ev.Events |= unix.EPOLLOUT
+	}
+	return rawEpollCtl(w.epfd, op, c.fd, &ev)
 }
 
 // wantOutput asks epoll for the connection's EPOLLOUT edges, the first time
@@ -461,8 +468,7 @@ func (w *worker) wantOutput(c *conn) {
 	if !c.inSet {
 		return
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(c.fd)}
-	if err := rawEpollCtl(w.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev); err != nil {
+	if err := w.register(c, unix.EPOLL_CTL_MOD); err != nil {
 		w.close(c)
 	}
 }
