@@ -258,10 +258,28 @@ func (r *Ring) flush() uint32 {
 	return tail - atomic.LoadUint32(r.sqHead)
 }
 
-// Submit publishes pending SQEs and, when wait > 0, waits for that many
-// completions, in one io_uring_enter. With SQPOLL it enters only to wake
-// the kernel thread or to wait.
+// Submit publishes pending SQEs and, when wait > 0, waits until that many
+// completions are ready, in one io_uring_enter unless the wait is cut
+// short. With SQPOLL it enters only to wake the kernel thread or to wait.
+//
+// An enter that submitted something reports the count and drops the error
+// of its wait, so a signal during the wait (EINTR) or a timeout firing
+// elsewhere returns it early with nothing to show; Submit then waits again,
+// submitting nothing, until the completions are there.
 func (r *Ring) Submit(wait uint32) (int, error) {
+	n, err := r.submit(wait)
+	for err == nil && wait > 0 && r.ready() < wait {
+		_, err = r.enter(unix.Syscall6, 0, wait, enterGetEvents)
+	}
+	return n, err
+}
+
+// ready is how many completions wait to be consumed.
+func (r *Ring) ready() uint32 {
+	return atomic.LoadUint32(r.cqTail) - *r.cqHead
+}
+
+func (r *Ring) submit(wait uint32) (int, error) {
 	pending := r.flush()
 	var flags uint32
 	if wait > 0 {

@@ -207,3 +207,50 @@ func TestDeferTaskrunOwner(t *testing.T) {
 		t.Fatalf("a second thread's submit: %v, want EEXIST", err)
 	}
 }
+
+// TestSubmitWaitsThroughSignals: io_uring_enter that has submitted
+// something reports the submission and drops the interrupted wait when a
+// signal arrives, so Submit(wait) must wait again until the completions
+// it was asked for are there. Signals reach Go threads all the time
+// (the runtime's own preemption signal, SIGURG, is the one sent here).
+func TestSubmitWaitsThroughSignals(t *testing.T) {
+	for _, flags := range []uint32{0, SetupSingleIssuer | SetupDeferTaskrun} {
+		r, err := New(4, Params{Flags: flags})
+		if Disabled(err) || (flags != 0 && err != nil) {
+			t.Logf("flags %#x: %v", flags, err)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		func() {
+			defer r.Close()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			tid := unix.Gettid()
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() { // signal the waiting thread every 5 ms
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(5 * time.Millisecond):
+						unix.Tgkill(unix.Getpid(), tid, unix.SIGURG)
+					}
+				}
+			}()
+			ts := unix.NsecToTimespec(int64(100 * time.Millisecond))
+			sqe := r.GetSQE()
+			sqe.Opcode, sqe.Addr, sqe.Len, sqe.UserData = OpTimeout, uint64(uintptr(unsafe.Pointer(&ts))), 1, 3
+			start := time.Now()
+			if _, err := r.Submit(1); err != nil {
+				t.Fatal(err)
+			}
+			if c := r.PeekCQEs(nil); len(c) != 1 || c[0].UserData != 3 || c[0].Res != -int32(unix.ETIME) {
+				t.Fatalf("flags %#x: Submit(1) returned after %v with completions %+v, want the timeout's", flags, time.Since(start), c)
+			}
+			r.Advance(1)
+		}()
+	}
+}
