@@ -17,8 +17,15 @@ HANDOFF ?= $(if $(and $(filter x220,$(BOARD)),$(filter 0,$(DIAG))),0,1)
 # The io_uring diagnostics engine is for the host and the qemu board: a ROM's
 # diagnostics build (x220 DIAG=1) has the pool engine only (nouring: 12 KB
 # of xz; README, "Diagnostics server").
-GOTAGS  := $(strip $(if $(filter 1,$(DIAG)),,nodiag) $(if $(or $(filter 1,$(CIPHERS)),$(filter qemu,$(BOARD))),,nociphers) $(if $(filter 1,$(HANDOFF)),,nohandoff) $(if $(filter qemu,$(BOARD)),,nouring))
+# gotags(board,diag,handoff,ciphers) are the build tags of that build.
+gotags   = $(strip $(if $(filter 1,$(2)),,nodiag) $(if $(or $(filter 1,$(4)),$(filter qemu,$(1))),,nociphers) $(if $(filter 1,$(3)),,nohandoff) $(if $(filter qemu,$(1)),,nouring))
+GOTAGS  := $(call gotags,$(BOARD),$(DIAG),$(HANDOFF),$(CIPHERS))
 TAGS    := $(if $(GOTAGS),-tags '$(GOTAGS)',)
+# The tags of the stock X220 builds, DIAG=0 and DIAG=1 with their default
+# HANDOFF: `make test` vets and tests the code they change (bootinit,
+# httpd, luks) as each ROM has it.
+X220TAGS0 := $(call gotags,x220,0,0,)
+X220TAGS1 := $(call gotags,x220,1,1,)
 # Reproducible: the same commit gives the same bytes in any directory, for
 # any user, on any day (docs/x220.md: "Rebuild and compare"). The version is
 # the commit (a fixed-length abbreviation); the Go build has no paths, no
@@ -71,12 +78,16 @@ qemu: payload disk
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags '$(X220TAGS0)' ./...
+	$(GO) vet -tags '$(X220TAGS1)' ./...
 
 # End-to-end tests boot the payload in QEMU (TCG) against disks they make;
 # the X220-shaped ones (qemu/e2e_x220_test.go) boot the x220 payload too.
 E2EENV  = ROMBOOT_REQUIRE_TOOLS=1 ROMBOOT_E2E=1 ROMBOOT_BUILD=$(CURDIR)/$(OUT) ROMBOOT_REQUIRE_X220=1 ROMBOOT_X220_BUILD=$(CURDIR)/build/x220
 test: deps vet payload payload-x220
 	$(E2EENV) $(GO) test -count=1 -timeout 40m ./...
+	$(GO) test -count=1 -tags '$(X220TAGS1)' ./cmd/bootinit ./internal/httpd ./internal/luks
+	$(GO) test -count=1 -tags '$(X220TAGS0)' ./cmd/bootinit
 
 # Only the X220-shaped end-to-end tests: the x220 payload in q35, handed over
 # as coreboot does, read from the screen; and the boot without a hardware RNG.

@@ -8,6 +8,10 @@ import (
 	"github.com/romboot/romboot/internal/uring"
 )
 
+// uringBuilt: this build has the io_uring engine (tests that ask for it
+// are skipped in a nouring build, which has TestUringLeftOut instead).
+const uringBuilt = true
+
 // TestUringDefersTaskWork: on Linux 6.1 and later the engine's ring runs
 // completion work only in the loop's own wait (single issuer, deferred task
 // work, enabled from the loop's thread), and serves both kinds of clients
