@@ -279,6 +279,7 @@ func (r *Ring) ready() uint32 {
 	return atomic.LoadUint32(r.cqTail) - *r.cqHead
 }
 
+// submit is Submit's one io_uring_enter, whose wait may be cut short.
 func (r *Ring) submit(wait uint32) (int, error) {
 	pending := r.flush()
 	var flags uint32

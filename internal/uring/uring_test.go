@@ -84,21 +84,33 @@ func TestProbeAndTimeout(t *testing.T) {
 			t.Errorf("op %d not supported?", op)
 		}
 	}
-	ts := unix.NsecToTimespec(int64(50 * time.Millisecond))
-	sqe := r.GetSQE()
-	sqe.Opcode, sqe.Addr, sqe.Len, sqe.UserData = OpTimeout, uint64(uintptr(unsafe.Pointer(&ts))), 1, 7
 	start := time.Now()
-	if _, err := r.Submit(1); err != nil {
+	if err := waitTimeout(r, 50*time.Millisecond, 7); err != nil {
 		t.Fatal(err)
-	}
-	c := r.PeekCQEs(nil)
-	if len(c) != 1 || c[0].UserData != 7 || c[0].Res != -int32(unix.ETIME) {
-		t.Fatalf("timeout cqe %+v", c)
 	}
 	if d := time.Since(start); d < 40*time.Millisecond {
 		t.Fatalf("timeout fired after %v", d)
 	}
+}
+
+// waitTimeout submits a timeout of d with user data ud and waits for it
+// with Submit(1): afterwards its completion (-ETIME) is the one ready.
+func waitTimeout(r *Ring, d time.Duration, ud uint64) error {
+	ts := unix.NsecToTimespec(int64(d))
+	sqe := r.GetSQE()
+	sqe.Opcode, sqe.Addr, sqe.Len, sqe.UserData = OpTimeout, uint64(uintptr(unsafe.Pointer(&ts))), 1, ud
+	start := time.Now()
+	_, err := r.Submit(1)
+	runtime.KeepAlive(&ts)
+	if err != nil {
+		return err
+	}
+	c := r.PeekCQEs(nil)
+	if len(c) != 1 || c[0].UserData != ud || c[0].Res != -int32(unix.ETIME) {
+		return fmt.Errorf("Submit(1) returned after %v with completions %+v, want the timeout's", time.Since(start), c)
+	}
 	r.Advance(1)
+	return nil
 }
 
 // TestBufRing: RECVs with buffer selection take buffers from a registered
@@ -180,18 +192,10 @@ func TestDeferTaskrunOwner(t *testing.T) {
 			owned <- err
 			return
 		}
-		ts := unix.NsecToTimespec(int64(10 * time.Millisecond))
-		sqe := r.GetSQE()
-		sqe.Opcode, sqe.Addr, sqe.Len, sqe.UserData = OpTimeout, uint64(uintptr(unsafe.Pointer(&ts))), 1, 9
-		if _, err := r.Submit(1); err != nil {
-			owned <- err
+		if err := waitTimeout(r, 10*time.Millisecond, 9); err != nil {
+			owned <- fmt.Errorf("owner's timeout: %w", err)
 			return
 		}
-		if c := r.PeekCQEs(nil); len(c) != 1 || c[0].UserData != 9 || c[0].Res != -int32(unix.ETIME) {
-			owned <- fmt.Errorf("owner's timeout cqe %+v", c)
-			return
-		}
-		r.Advance(1)
 		owned <- nil
 		<-release // keep the owner thread alive while the other one tries
 	}()
@@ -240,17 +244,9 @@ func TestSubmitWaitsThroughSignals(t *testing.T) {
 					}
 				}
 			}()
-			ts := unix.NsecToTimespec(int64(100 * time.Millisecond))
-			sqe := r.GetSQE()
-			sqe.Opcode, sqe.Addr, sqe.Len, sqe.UserData = OpTimeout, uint64(uintptr(unsafe.Pointer(&ts))), 1, 3
-			start := time.Now()
-			if _, err := r.Submit(1); err != nil {
-				t.Fatal(err)
+			if err := waitTimeout(r, 100*time.Millisecond, 3); err != nil {
+				t.Fatalf("flags %#x: %v", flags, err)
 			}
-			if c := r.PeekCQEs(nil); len(c) != 1 || c[0].UserData != 3 || c[0].Res != -int32(unix.ETIME) {
-				t.Fatalf("flags %#x: Submit(1) returned after %v with completions %+v, want the timeout's", flags, time.Since(start), c)
-			}
-			r.Advance(1)
 		}()
 	}
 }
