@@ -472,16 +472,23 @@ func TestShutdown(t *testing.T) {
 // kernel.io_uring_disabled, seccomp) the uring engine says so once and
 // the pool engine serves.
 func TestUringFallback(t *testing.T) {
+	expectFallback(t, func(uint32) error { return fmt.Errorf("io_uring_setup: %w", unix.EPERM) }, "io_uring engine unavailable")
+}
+
+// expectFallback asks for the uring engine (ringSetup, if not nil, in
+// place of the ring's setup) and expects the pool engine, one log line
+// that contains why, and an answer.
+func expectFallback(t *testing.T, ringSetup func(uint32) error, why string) {
 	var logs []string
 	s, err := New(Config{Engine: "uring", Addr: "127.0.0.1:0", Handler: testHandler(),
 		Logf:      func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) },
-		ringSetup: func(uint32) error { return fmt.Errorf("io_uring_setup: %w", unix.EPERM) }})
+		ringSetup: ringSetup})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Serve()
 	defer s.Shutdown()
-	if s.Name() != "pool" || len(logs) != 1 || !strings.Contains(logs[0], "io_uring engine unavailable") {
+	if s.Name() != "pool" || len(logs) != 1 || !strings.Contains(logs[0], why) {
 		t.Fatalf("engine %s, logs %q", s.Name(), logs)
 	}
 	c := dial(t, s)
